@@ -48,6 +48,11 @@ ETH_VLAN = 0x8100  # 802.1Q
 ETH_QINQ = 0x88A8  # 802.1ad
 ETH_QINQ_OLD = 0x9100  # pre-standard QinQ
 ETH_IPV6 = 0x86DD
+ETH_PPPOE_SESSION = 0x8864  # PPPoE session stage (DSL captures)
+
+# PPP protocol numbers inside PPPoE sessions
+PPP_IPV4 = 0x0021
+PPP_IPV6 = 0x0057
 
 # --- IP protocol numbers ---
 IPPROTO_HOPOPTS = 0

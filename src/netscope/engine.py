@@ -1,0 +1,96 @@
+"""The engine's Python face: allocate columns, call kernels, announce the first JIT.
+
+Importing this module imports numba (lazily chosen cache directory first), so the
+CLI imports it only once it knows it will process packets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from netscope._version import __version__
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "netscope"
+
+
+# Compiled kernels are cached per user, so a read-only site-packages still works
+# and only the first run after install pays for compilation.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(_cache_root() / "numba"))
+
+import numpy as np  # noqa: E402
+
+from netscope.batch import PacketBatch  # noqa: E402
+from netscope.columns import DecodedColumns  # noqa: E402
+
+KERNEL_DIR = Path(__file__).parent / "kernels"
+
+
+def _kernel_fingerprint() -> str:
+    """Changes whenever a kernel source changes (numba recompiles then too)."""
+    digest = hashlib.sha1(__version__.encode())
+    for src in sorted(KERNEL_DIR.glob("*.py")):
+        st = src.stat()
+        digest.update(f"{src.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _marker() -> Path:
+    return Path(os.environ["NUMBA_CACHE_DIR"]) / f"netscope-compiled-{_kernel_fingerprint()}"
+
+
+_warmed = False
+
+
+def warm_up(announce: bool = True) -> None:
+    """Compile (or load from cache) every kernel before the first real batch.
+
+    Prints one line the first time, so a user waiting for the JIT knows why.
+    """
+    global _warmed
+    if _warmed:
+        return
+    marker = _marker()
+    first = not marker.exists()
+    if first and announce:
+        print("compiling kernels (first run only)…", file=sys.stderr, flush=True)
+    from netscope.batch import batch_from_packets
+
+    tiny = batch_from_packets([bytes(60)])
+    decode(tiny, DecodedColumns.allocate(1))
+    _warm_records()
+    if first:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass
+    _warmed = True
+
+
+def _warm_records() -> None:
+    from netscope.kernels.records import scan_pcap, scan_pcapng
+
+    buf = np.zeros(64, dtype=np.uint8)
+    i64 = np.zeros(1, dtype=np.int64)
+    i32 = np.zeros(1, dtype=np.int32)
+    scan_pcap(buf, 0, 0, False, 1000, False, 65535, 1, i64, i32, i32, i64)
+    scan_pcapng(
+        buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32
+    )
+
+
+def decode(batch: PacketBatch, cols: DecodedColumns) -> None:
+    """Decode ``batch`` into ``cols`` (capacity >= batch.count)."""
+    from netscope.kernels.decode import decode_batch
+
+    if cols.capacity < batch.count:
+        raise ValueError("column capacity smaller than batch")
+    decode_batch(
+        batch.buf, batch.offsets, batch.caplens, batch.linktypes, batch.count, *cols.arrays()
+    )

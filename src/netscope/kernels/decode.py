@@ -1,0 +1,398 @@
+"""Batch → columns: link, IPv4/IPv6, TCP/UDP/ICMP/ICMPv6 headers of every packet.
+
+Array contract: ``buf`` uint8; ``offsets`` int64, ``caplens``/``wirelens`` int32,
+``linktypes`` int32 (length >= count); the 25 output columns are the
+``DecodedColumns`` arrays in ``COLUMN_SPEC`` order, each of length >= count.
+Every column of every packet is written, so reused column arrays never leak
+values from an earlier batch. No read goes past ``offsets[i] + caplens[i]``.
+
+The rules (which layer sets which error, what payload_len means) are the ones in
+docs/protocols.md "Decoding rules shared with the kernel"; the readable decoders
+in ``netscope.decode`` follow the same rules and a test checks they agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netscope.constants import (
+    ERR_BAD_IP_HEADER,
+    ERR_BAD_IP_VERSION,
+    ERR_BAD_TCP_HEADER,
+    ERR_IPV6_EXT_LIMIT,
+    ERR_TRUNC_IP,
+    ERR_TRUNC_IPV6_EXT,
+    ERR_TRUNC_L4,
+    ERR_TRUNC_LINK,
+    ERR_UNSUPPORTED_LINK,
+    ETH_IPV4,
+    ETH_IPV6,
+    ETH_PPPOE_SESSION,
+    ETH_QINQ,
+    ETH_QINQ_OLD,
+    ETH_VLAN,
+    FRAG_HEADER,
+    FRAG_MORE,
+    FRAG_NONINITIAL,
+    IPPROTO_AH,
+    IPPROTO_DSTOPTS,
+    IPPROTO_FRAGMENT,
+    IPPROTO_HOPOPTS,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_ROUTING,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV6_MAX_EXT_HEADERS,
+    L3_IPV4,
+    L3_IPV6,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_OPENBSD,
+    PPP_IPV4,
+    PPP_IPV6,
+)
+from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels.byteorder import u16be, u32be, u32le, u64be
+
+MAX_VLAN_TAGS = 8  # bounded tag walk; deeper stacks are treated as non-IP
+
+
+@inline_helper
+def _ipv4_checksum_ok(buf, off, ihl):  # type: ignore[no-untyped-def]
+    total = np.int64(0)
+    for k in range(0, ihl, 2):
+        total += u16be(buf, off + k)
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total == 0xFFFF
+
+
+@inline_helper
+def _af_to_ethertype(af):  # type: ignore[no-untyped-def]
+    if af == 2:
+        return ETH_IPV4
+    if af == 24 or af == 28 or af == 30:
+        return ETH_IPV6
+    return 0
+
+
+@kernel
+def decode_batch(  # type: ignore[no-untyped-def]
+    buf, offsets, caplens, linktypes, count,
+    err, l3_off, vlan_id, vlan_count, ethertype, l3, ip_csum_ok, ttl,
+    src_hi, src_lo, dst_hi, dst_lo, proto, frag, l4_off, sport, dport,
+    tcp_flags, seq, ack, win, icmp_type, icmp_code, payload_off, payload_len,
+):
+    """Decode ``count`` packets into the column arrays (see module docstring)."""
+    for i in range(count):
+        base = offsets[i]
+        end = base + caplens[i]
+        lt = linktypes[i]
+
+        # ---- defaults: every column written for every packet ----
+        e = 0
+        vid = -1
+        ntags = 0
+        etype = 0
+        ip = -1
+        csum = 0
+        hop = 0
+        shi = np.uint64(0)
+        slo = np.uint64(0)
+        dhi = np.uint64(0)
+        dlo = np.uint64(0)
+        pr = 0
+        fr = 0
+        l4 = -1
+        sp = 0
+        dp = 0
+        fl = 0
+        sq = 0
+        ak = 0
+        wn = 0
+        it = 0
+        ic = 0
+        poff = -1
+        plen = 0
+        version = 0
+        l3v = 0  # set once the fixed IP header is decoded (addresses valid)
+
+        # ---- link layer ----
+        if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
+            if lt == LINKTYPE_ETHERNET:
+                hdr = 14
+                tpos = base + 12
+            elif lt == LINKTYPE_LINUX_SLL:
+                hdr = 16
+                tpos = base + 14
+            else:
+                hdr = 20
+                tpos = base
+            if end - base < hdr:
+                e = ERR_TRUNC_LINK
+            else:
+                etype = u16be(buf, tpos)
+                cur = base + hdr
+                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                    if ntags >= MAX_VLAN_TAGS:
+                        break
+                    if end - cur < 4:
+                        e = ERR_TRUNC_LINK
+                        break
+                    if ntags == 0:
+                        vid = u16be(buf, cur) & 0x0FFF
+                    etype = u16be(buf, cur + 2)
+                    ntags += 1
+                    cur += 4
+                if e == 0 and etype == ETH_PPPOE_SESSION:
+                    # PPPoE session: 6-byte PPPoE header, then a 2-byte PPP protocol.
+                    if end - cur < 8:
+                        e = ERR_TRUNC_LINK
+                    else:
+                        ppp = u16be(buf, cur + 6)
+                        cur += 8
+                        if ppp == PPP_IPV4:
+                            etype = ETH_IPV4
+                        elif ppp == PPP_IPV6:
+                            etype = ETH_IPV6
+                if e == 0:
+                    if etype == ETH_IPV4:
+                        version = 4
+                        ip = cur
+                    elif etype == ETH_IPV6:
+                        version = 6
+                        ip = cur
+        elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
+            if end - base < 4:
+                e = ERR_TRUNC_LINK
+            else:
+                if lt == LINKTYPE_LOOP:
+                    etype = _af_to_ethertype(u32be(buf, base))
+                else:
+                    etype = _af_to_ethertype(u32le(buf, base))
+                    if etype == 0:
+                        etype = _af_to_ethertype(u32be(buf, base))
+                    if etype == 0:
+                        # Some writers put an EtherType in the header's last two bytes.
+                        low = u16be(buf, base + 2)
+                        if low == ETH_IPV4 or low == ETH_IPV6:
+                            etype = low
+                if etype == ETH_IPV4:
+                    version = 4
+                    ip = base + 4
+                elif etype == ETH_IPV6:
+                    version = 6
+                    ip = base + 4
+        elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
+            if end - base < 1:
+                e = ERR_TRUNC_IP
+            else:
+                nib = buf[base] >> 4
+                if nib == 4:
+                    version = 4
+                    etype = ETH_IPV4
+                    ip = base
+                elif nib == 6:
+                    version = 6
+                    etype = ETH_IPV6
+                    ip = base
+                else:
+                    e = ERR_BAD_IP_VERSION
+        elif lt == LINKTYPE_IPV4:
+            version = 4
+            etype = ETH_IPV4
+            ip = base
+        elif lt == LINKTYPE_IPV6:
+            version = 6
+            etype = ETH_IPV6
+            ip = base
+        else:
+            e = ERR_UNSUPPORTED_LINK
+
+        # ---- network layer ----
+        l4start = -1
+        l4len = 0  # transport bytes according to the IP length fields
+        if e == 0 and version == 4:
+            if end - ip < 20:
+                e = ERR_TRUNC_IP
+            elif (buf[ip] >> 4) != 4:
+                e = ERR_BAD_IP_VERSION
+            else:
+                ihl = (np.int64(buf[ip]) & 0x0F) * 4
+                total = u16be(buf, ip + 2)
+                if ihl < 20 or total < ihl:
+                    e = ERR_BAD_IP_HEADER
+                elif end - ip < ihl:
+                    e = ERR_TRUNC_IP
+                else:
+                    l3v = L3_IPV4
+                    csum = 1 if _ipv4_checksum_ok(buf, ip, ihl) else 0
+                    hop = buf[ip + 8]
+                    pr = buf[ip + 9]
+                    slo = np.uint64(u32be(buf, ip + 12))
+                    dlo = np.uint64(u32be(buf, ip + 16))
+                    fw = u16be(buf, ip + 6)
+                    if fw & 0x2000:
+                        fr |= FRAG_MORE
+                    if fw & 0x1FFF:
+                        fr |= FRAG_NONINITIAL
+                    l4start = ip + ihl
+                    l4len = total - ihl
+        elif e == 0 and version == 6:
+            if end - ip < 40:
+                e = ERR_TRUNC_IP
+            elif (buf[ip] >> 4) != 6:
+                e = ERR_BAD_IP_VERSION
+            else:
+                l3v = L3_IPV6
+                csum = 1
+                iplen = u16be(buf, ip + 4)
+                if iplen == 0:
+                    iplen = end - ip - 40  # jumbogram or TSO capture: trust the capture
+                hop = buf[ip + 7]
+                shi = u64be(buf, ip + 8)
+                slo = u64be(buf, ip + 16)
+                dhi = u64be(buf, ip + 24)
+                dlo = u64be(buf, ip + 32)
+                nh = np.int64(buf[ip + 6])
+                cur = ip + 40
+                walked = 0
+                while True:
+                    if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
+                        if walked >= IPV6_MAX_EXT_HEADERS:
+                            e = ERR_IPV6_EXT_LIMIT
+                            break
+                        if end - cur < 2:
+                            e = ERR_TRUNC_IPV6_EXT
+                            break
+                        hl = (np.int64(buf[cur + 1]) + 1) * 8
+                        if end - cur < hl:
+                            e = ERR_TRUNC_IPV6_EXT
+                            break
+                        nh = np.int64(buf[cur])
+                        cur += hl
+                        walked += 1
+                    elif nh == IPPROTO_AH:
+                        if walked >= IPV6_MAX_EXT_HEADERS:
+                            e = ERR_IPV6_EXT_LIMIT
+                            break
+                        if end - cur < 2:
+                            e = ERR_TRUNC_IPV6_EXT
+                            break
+                        hl = (np.int64(buf[cur + 1]) + 2) * 4
+                        if end - cur < hl:
+                            e = ERR_TRUNC_IPV6_EXT
+                            break
+                        nh = np.int64(buf[cur])
+                        cur += hl
+                        walked += 1
+                    elif nh == IPPROTO_FRAGMENT:
+                        if walked >= IPV6_MAX_EXT_HEADERS:
+                            e = ERR_IPV6_EXT_LIMIT
+                            break
+                        if end - cur < 8:
+                            e = ERR_TRUNC_IPV6_EXT
+                            break
+                        fw = u16be(buf, cur + 2)
+                        fr |= FRAG_HEADER
+                        if fw & 1:
+                            fr |= FRAG_MORE
+                        if fw >> 3:
+                            fr |= FRAG_NONINITIAL
+                        nh = np.int64(buf[cur])
+                        cur += 8
+                        walked += 1
+                        if fr & FRAG_NONINITIAL:
+                            break
+                    else:
+                        break
+                pr = nh
+                if e == 0:
+                    l4start = cur
+                    l4len = iplen - (cur - ip - 40)
+
+        # ---- transport layer ----
+        if e == 0 and l4start >= 0:
+            if l4len < 0:
+                l4len = 0
+            if fr & FRAG_NONINITIAL:
+                poff = l4start
+                plen = l4len
+            elif pr == IPPROTO_TCP:
+                if end - l4start < 20:
+                    e = ERR_TRUNC_L4
+                else:
+                    l4 = l4start
+                    sp = u16be(buf, l4)
+                    dp = u16be(buf, l4 + 2)
+                    sq = u32be(buf, l4 + 4)
+                    ak = u32be(buf, l4 + 8)
+                    doff = (np.int64(buf[l4 + 12]) >> 4) * 4
+                    fl = buf[l4 + 13]
+                    wn = u16be(buf, l4 + 14)
+                    if doff < 20:
+                        e = ERR_BAD_TCP_HEADER
+                    else:
+                        poff = l4 + doff
+                        plen = l4len - doff
+                        if plen < 0:
+                            plen = 0
+            elif pr == IPPROTO_UDP:
+                if end - l4start < 8:
+                    e = ERR_TRUNC_L4
+                else:
+                    l4 = l4start
+                    sp = u16be(buf, l4)
+                    dp = u16be(buf, l4 + 2)
+                    poff = l4 + 8
+                    plen = l4len - 8
+                    if plen < 0:
+                        plen = 0
+            elif pr == IPPROTO_ICMP or pr == IPPROTO_ICMPV6:
+                if end - l4start < 8:
+                    e = ERR_TRUNC_L4
+                else:
+                    l4 = l4start
+                    it = buf[l4]
+                    ic = buf[l4 + 1]
+                    poff = l4 + 8
+                    plen = l4len - 8
+                    if plen < 0:
+                        plen = 0
+            else:
+                poff = l4start
+                plen = l4len
+
+        # ---- store (offsets relative to the packet start) ----
+        err[i] = e
+        l3_off[i] = ip - base if ip >= 0 else -1
+        vlan_id[i] = vid
+        vlan_count[i] = ntags
+        ethertype[i] = etype
+        l3[i] = l3v
+        ip_csum_ok[i] = csum
+        ttl[i] = hop
+        src_hi[i] = shi
+        src_lo[i] = slo
+        dst_hi[i] = dhi
+        dst_lo[i] = dlo
+        proto[i] = pr
+        frag[i] = fr
+        l4_off[i] = l4 - base if l4 >= 0 else -1
+        sport[i] = sp
+        dport[i] = dp
+        tcp_flags[i] = fl
+        seq[i] = sq
+        ack[i] = ak
+        win[i] = wn
+        icmp_type[i] = it
+        icmp_code[i] = ic
+        payload_off[i] = poff - base if poff >= 0 else -1
+        payload_len[i] = plen

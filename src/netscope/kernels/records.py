@@ -1,0 +1,144 @@
+"""Record scanners: walk capture-file records in a chunk and fill batch arrays.
+
+Both scanners stop early and say why (``status``), so the Python reader can refill
+the chunk, handle a non-packet pcapng block, or report a corrupt record, without
+ever touching individual packets itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netscope.kernels._jit import kernel
+from netscope.kernels.byteorder import u16, u32
+
+# status codes returned by the scanners
+NEED_MORE = 0  # the next record is not entirely inside [pos, end)
+BATCH_FULL = 1  # max_packets records were produced
+CORRUPT = 2  # the record at pos has an impossible length / interface
+OTHER_BLOCK = 3  # (pcapng) the block at pos is not a packet block
+
+INT32_MAX = 2147483647
+
+PCAPNG_EPB = 6
+PCAPNG_SPB = 3
+PCAPNG_OPB = 2
+
+
+@kernel
+def scan_pcap(  # type: ignore[no-untyped-def]
+    buf, pos, end, big_endian, frac_to_ns, old_length_order, max_caplen, max_packets,
+    offsets, caplens, wirelens, ts_ns,
+):
+    """Scan classic-pcap records in ``buf[pos:end]``.
+
+    Writes up to ``max_packets`` entries of offsets/caplens/wirelens/ts_ns (int64,
+    int32, int32, int64). ``frac_to_ns`` is 1000 for microsecond files and 1 for
+    nanosecond ones. ``old_length_order``: files older than version 2.3 may have
+    the two length fields swapped; like libpcap, swap them when incl > orig.
+    Returns ``(count, new_pos, status)``.
+    """
+    n = 0
+    while n < max_packets:
+        if end - pos < 16:
+            return n, pos, NEED_MORE
+        sec = u32(buf, pos, big_endian)
+        frac = u32(buf, pos + 4, big_endian)
+        incl = u32(buf, pos + 8, big_endian)
+        orig = u32(buf, pos + 12, big_endian)
+        if old_length_order and incl > orig:
+            incl, orig = orig, incl
+        if incl > max_caplen:
+            return n, pos, CORRUPT
+        if end - pos - 16 < incl:
+            return n, pos, NEED_MORE
+        offsets[n] = pos + 16
+        caplens[n] = incl
+        wirelens[n] = orig if orig < INT32_MAX else INT32_MAX
+        ts_ns[n] = sec * 1_000_000_000 + frac * frac_to_ns
+        pos += 16 + incl
+        n += 1
+    return n, pos, BATCH_FULL
+
+
+@kernel
+def _units_to_ns(ts, units):  # type: ignore[no-untyped-def]
+    """Convert ``ts`` ticks of 1/``units`` s to ns without int64 overflow."""
+    sec = ts // units
+    frac = ts - sec * units
+    if units <= 4_000_000_000:
+        return sec * 1_000_000_000 + (frac * 1_000_000_000) // units
+    return sec * 1_000_000_000 + np.int64(frac * (1e9 / units))
+
+
+@kernel
+def scan_pcapng(  # type: ignore[no-untyped-def]
+    buf, pos, end, big_endian, max_block,
+    if_linktype, if_snaplen, if_units, if_offset_ns, n_ifaces,
+    max_packets, state,
+    offsets, caplens, wirelens, ts_ns, linktypes,
+):
+    """Scan pcapng packet blocks (EPB, SPB, obsolete PB) in ``buf[pos:end]``.
+
+    Interface tables (``if_*``, length >= ``n_ifaces``) come from the IDBs the
+    Python reader parsed. ``state[0]`` carries the last timestamp (SPBs have none
+    and inherit it). Stops with OTHER_BLOCK at any other block type so Python can
+    parse IDBs/SHBs and skip unknown blocks. Returns ``(count, new_pos, status)``.
+    """
+    n = 0
+    while n < max_packets:
+        if end - pos < 12:
+            return n, pos, NEED_MORE
+        btype = u32(buf, pos, big_endian)
+        blen = u32(buf, pos + 4, big_endian)
+        if blen < 12 or (blen & 3) != 0 or blen > max_block:
+            return n, pos, CORRUPT
+        if end - pos < blen:
+            return n, pos, NEED_MORE
+        if btype == PCAPNG_EPB or btype == PCAPNG_OPB:
+            if btype == PCAPNG_EPB:
+                if blen < 32:
+                    return n, pos, CORRUPT
+                iface = u32(buf, pos + 8, big_endian)
+                hi = u32(buf, pos + 12, big_endian)
+                lo = u32(buf, pos + 16, big_endian)
+                cap = u32(buf, pos + 20, big_endian)
+                orig = u32(buf, pos + 24, big_endian)
+                data = pos + 28
+            else:
+                if blen < 32:
+                    return n, pos, CORRUPT
+                iface = u16(buf, pos + 8, big_endian)
+                hi = u32(buf, pos + 12, big_endian)
+                lo = u32(buf, pos + 16, big_endian)
+                cap = u32(buf, pos + 20, big_endian)
+                orig = u32(buf, pos + 24, big_endian)
+                data = pos + 28
+            if iface >= n_ifaces or cap > blen - 32:
+                return n, pos, CORRUPT
+            ticks = (hi << 32) | lo
+            ts = _units_to_ns(ticks, if_units[iface]) + if_offset_ns[iface]
+            state[0] = ts
+        elif btype == PCAPNG_SPB:
+            if n_ifaces < 1 or blen < 16:
+                return n, pos, CORRUPT
+            iface = 0
+            orig = u32(buf, pos + 8, big_endian)
+            cap = blen - 16
+            if orig < cap:
+                cap = orig
+            snap = if_snaplen[0]
+            if snap > 0 and snap < cap:
+                cap = snap
+            data = pos + 12
+            ts = state[0]
+        else:
+            return n, pos, OTHER_BLOCK
+        offsets[n] = data
+        caplens[n] = cap
+        wirelens[n] = orig if orig < INT32_MAX else INT32_MAX
+        ts_ns[n] = ts
+        linktypes[n] = if_linktype[iface]
+        pos += blen
+        n += 1
+    return n, pos, BATCH_FULL
