@@ -1,0 +1,649 @@
+"""Typed configuration: TOML file + command-line overrides -> one frozen ``Config``.
+
+SPEC §5 is the contract for section names, keys and defaults; SPEC §4 for the flags that
+override them. The dataclasses below are the single source of truth: the schema used to
+reject unknown keys and wrong types is derived from their fields, and value limits live in
+each field's metadata, so adding a key is one line here plus one line in
+``netscope.example.toml``.
+
+Precedence is explicit flags > config file > defaults. Every error names the offending key
+(dotted, ``web.tick_ms``) and where it came from (the file path or the flag), because "bad
+config" without a location is useless to someone editing a 60-line file.
+
+This module must stay cheap to import (no numpy/numba): ``netscope --help`` imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import math
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from netscope.errors import ConfigError, UsageError
+
+_T = TypeVar("_T")
+
+
+def _limit(
+    default: _T,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+) -> _T:
+    """A field whose value must satisfy ``ge <= v``, ``gt < v`` and ``v <= le`` (each optional)."""
+    return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
+
+
+def _nonempty(default: str) -> str:
+    """A string field that may not be the empty string (e.g. a bind address)."""
+    return field(default=default, metadata={"nonempty": True})
+
+
+# --------------------------------------------------------------------------------------
+# Sections (one frozen dataclass per TOML table)
+# --------------------------------------------------------------------------------------
+
+# libpcap's MAXIMUM_SNAPLEN: larger values are clamped by every capture tool anyway.
+MAX_SNAPLEN = 262144
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    """``[capture]``: where packets come from and how the capture is set up."""
+
+    interface: str | None = None
+    read_pcap: Path | None = None
+    promiscuous: bool = True
+    snaplen: int = _limit(65535, ge=1, le=MAX_SNAPLEN)
+    timeout_ms: int = _limit(100, ge=1)
+    buffer_size_mb: int = _limit(0, ge=0)  # 0 = the capture backend's default ring size
+    immediate_mode: bool = False
+    filter: str | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: when to stop."""
+
+    count: int = _limit(0, ge=0)  # 0 = until Ctrl-C / end of file
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    """``[output]``: files written and what is printed per packet."""
+
+    write_pcap: Path | None = None
+    write_pcap_rotate_mb: int = _limit(0, ge=0)
+    write_pcap_max_files: int = _limit(0, ge=0)
+    export_json: Path | None = None
+    export_csv: Path | None = None
+    expired_flows_jsonl: Path | None = None
+    hex_dump: bool = False
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """``[flow]``: flow-table expiry and size cap."""
+
+    timeout_secs: float = _limit(60.0, ge=0)  # 0 = never expire
+    max_flows: int = _limit(100000, ge=0)  # 0 = unlimited
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """``[stats]``: periodic stats lines on stdout."""
+
+    enabled: bool = False
+    interval_ms: int = _limit(1000, ge=1)
+    top_flows: int = _limit(0, ge=0)
+
+
+@dataclass(frozen=True)
+class SynFloodConfig:
+    """``[analysis.anomalies.syn_flood]``: SYN-without-ACK bursts towards one (ip, port)."""
+
+    enabled: bool = True
+    window_secs: float = _limit(5.0, gt=0)
+    syn_threshold: int = _limit(200, ge=1)
+    unique_src_threshold: int = _limit(50, ge=1)
+    cooldown_secs: float = _limit(10.0, ge=0)
+
+
+@dataclass(frozen=True)
+class PortScanConfig:
+    """``[analysis.anomalies.port_scan]``: one source touching many ports or hosts."""
+
+    enabled: bool = True
+    window_secs: float = _limit(10.0, gt=0)
+    unique_ports_threshold: int = _limit(25, ge=1)
+    unique_hosts_threshold: int = _limit(10, ge=1)
+    cooldown_secs: float = _limit(30.0, ge=0)
+
+
+@dataclass(frozen=True)
+class AnomaliesConfig:
+    """``[analysis.anomalies]``: the detectors' master switch and their settings."""
+
+    enabled: bool = False
+    syn_flood: SynFloodConfig = field(default_factory=SynFloodConfig)
+    port_scan: PortScanConfig = field(default_factory=PortScanConfig)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """``[analysis]``: per-flow TCP analysis switches and anomaly detection."""
+
+    rtt: bool = True
+    retrans: bool = True
+    out_of_order: bool = True
+    alerts_jsonl: Path | None = None
+    anomalies: AnomaliesConfig = field(default_factory=AnomaliesConfig)
+
+    @property
+    def scale_mode(self) -> bool:
+        """All three analyses off: compact flow storage, no sequence tracking (SPEC §5)."""
+        return not (self.rtt or self.retrans or self.out_of_order)
+
+
+@dataclass(frozen=True)
+class WebTlsConfig:
+    """``[web.tls]``: HTTPS for the dashboard (files are checked for readability at start)."""
+
+    enabled: bool = False
+    cert_path: Path | None = None
+    key_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class WebAuthConfig:
+    """``[web.auth]``: HTTP Basic auth over every dashboard route."""
+
+    enabled: bool = False
+    username: str = ""
+    # repr=False: a Config gets logged at DEBUG; the password must not be.
+    password: str | None = field(default=None, repr=False)
+    password_file: Path | None = None
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: the live dashboard and Prometheus endpoint."""
+
+    enabled: bool = False
+    bind: str = _nonempty("127.0.0.1")
+    port: int = _limit(8080, ge=1, le=65535)
+    tick_ms: int = _limit(1000, ge=16)
+    top_n: int = _limit(10, ge=0)
+    packet_buffer: int = _limit(2000, ge=1)
+    sample_rate: int = _limit(1, ge=0)  # 0 = no packet feed
+    payload_bytes: int = _limit(256, ge=0)
+    tls: WebTlsConfig = field(default_factory=WebTlsConfig)
+    auth: WebAuthConfig = field(default_factory=WebAuthConfig)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """``[pipeline]``: sharded multi-core mode."""
+
+    enabled: bool = False
+    workers: int = _limit(0, ge=0)  # 0 = half the CPUs, clamped to 1..8
+    channel_capacity: int = _limit(4096, ge=1)
+
+    def worker_count(self, cpu_count: int | None = None) -> int:
+        """The number of shard workers to start: ``workers``, or half the CPUs clamped 1..8."""
+        if self.workers > 0:
+            return self.workers
+        cpus = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+        return min(8, max(1, cpus // 2))
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything one ``netscope`` run needs.
+
+    The section fields mirror the TOML tables. The remaining fields exist only on the command
+    line (a config file cannot set them): ``verbosity`` (number of ``-v``), ``config_path``
+    (the ``--config`` file, for messages), ``list_interfaces`` and ``synthetic_flows`` (modes
+    that do something other than capture, then exit).
+    """
+
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    verbosity: int = _limit(0, ge=0)
+    config_path: Path | None = None
+    list_interfaces: bool = False
+    synthetic_flows: int | None = _limit(None, ge=1)
+
+    @property
+    def live_capture(self) -> bool:
+        """True when packets come from an interface (``-i`` or the system default one)."""
+        return (
+            self.capture.read_pcap is None
+            and not self.list_interfaces
+            and self.synthetic_flows is None
+        )
+
+    @property
+    def detailed_view(self) -> bool:
+        """Per-packet output as one block per layer plus hex (``--hex-dump`` or ``-vv``)."""
+        return self.output.hex_dump or self.verbosity >= 2
+
+    @classmethod
+    def from_sources(
+        cls,
+        file_values: Mapping[str, Any] | None = None,
+        cli_overrides: Mapping[str, Any] | None = None,
+        *,
+        config_path: Path | None = None,
+        cli_labels: Mapping[str, str] | None = None,
+    ) -> Config:
+        """Merge defaults < ``file_values`` < ``cli_overrides`` and validate the result.
+
+        ``file_values`` is the nested dict from :func:`load_toml`. ``cli_overrides`` maps
+        dotted keys (``"web.tick_ms"``) or top-level run-time keys (``"verbosity"``,
+        ``"list_interfaces"``, ``"synthetic_flows"``) to values; only keys the user really
+        gave belong in it. ``cli_labels`` maps dotted keys to the flag that set them, so
+        errors say ``--snaplen`` rather than ``capture.snaplen``. Raises ConfigError for a
+        problem located in the file and UsageError for one caused by flags alone.
+        """
+        src = _Sources(config_path, dict(cli_labels or {}))
+        file_flat = _flatten_file(file_values or {}, src)
+        for key in cli_overrides or {}:
+            if key not in _schema(Config) or _is_section(key):
+                raise UsageError(f"unknown setting {key!r}")
+        merged: dict[str, Any] = {}
+        for origin, values in (("file", file_flat), ("cli", dict(cli_overrides or {}))):
+            for key, raw in values.items():
+                src.origin[key] = origin
+                merged[key] = _coerce(_schema(Config)[key], raw, src)
+            if origin == "cli":
+                _drop_displaced_alternatives(merged, values, src)
+        for key, value in merged.items():
+            _check_limits(_schema(Config)[key], value, src)
+        if config_path is not None:
+            merged["config_path"] = Path(config_path)
+        cfg = _build(cls, merged, "")
+        _check_consistency(cfg, src)
+        return cfg
+
+
+# --------------------------------------------------------------------------------------
+# Capabilities not implemented yet
+# --------------------------------------------------------------------------------------
+
+# Capability name (as shown to the user) -> dotted attribute of Config whose truthiness means
+# "the user asked for it". When a capability lands, delete its line; nothing else changes.
+UNAVAILABLE: dict[str, str] = {
+    "live capture (-i)": "live_capture",
+    "--list-interfaces": "list_interfaces",
+    "--synthetic-flows": "synthetic_flows",
+    "-f/--filter": "capture.filter",
+    "--write-pcap": "output.write_pcap",
+    "--export-json": "output.export_json",
+    "--export-csv": "output.export_csv",
+    "--expired-flows-jsonl": "output.expired_flows_jsonl",
+    "--stats": "stats.enabled",
+    "--anomalies": "analysis.anomalies.enabled",
+    "--alerts-jsonl": "analysis.alerts_jsonl",
+    "--web": "web.enabled",
+    "--pipeline": "pipeline.enabled",
+}
+
+
+def resolve_attr(cfg: Config, dotted: str) -> Any:
+    """``cfg.a.b.c`` for ``"a.b.c"`` (attributes and properties alike)."""
+    value: Any = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check_available(cfg: Config) -> None:
+    """Refuse, with exit code 2, a run that asks for a capability listed in ``UNAVAILABLE``.
+
+    Failing up front beats silently ignoring a flag: a user who asked for ``--export-json``
+    and gets no file would trust a result that is not there.
+    """
+    for name, attr in UNAVAILABLE.items():
+        if resolve_attr(cfg, attr):
+            raise UsageError(f"{name} is not available yet")
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a TOML file; unreadable file or bad syntax -> ConfigError naming the file."""
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already carries "(at line L, column C)".
+        raise ConfigError(f"{os.fspath(path)}: invalid TOML: {exc}") from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"{os.fspath(path)}: cannot read config file: {reason}") from exc
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    cli_overrides: Mapping[str, Any] | None = None,
+    *,
+    cli_labels: Mapping[str, str] | None = None,
+) -> Config:
+    """Read ``path`` (if any) and build a validated Config with ``cli_overrides`` on top."""
+    file_values = load_toml(path) if path is not None else {}
+    config_path = Path(path) if path is not None else None
+    return Config.from_sources(
+        file_values, cli_overrides, config_path=config_path, cli_labels=cli_labels
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Schema derived from the dataclasses
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One leaf setting: dotted key, value kind, default and limits (from field metadata)."""
+
+    key: str
+    kind: str  # bool | int | float | str | optstr | path | optint
+    default: Any
+    meta: Mapping[str, Any]
+
+
+_KINDS: dict[Any, str] = {
+    bool: "bool",
+    int: "int",
+    float: "float",
+    str: "str",
+    str | None: "optstr",
+    Path | None: "path",
+    int | None: "optint",
+}
+
+
+@functools.cache
+def _schema(cls: type) -> dict[str, FieldSpec]:
+    """Every leaf setting reachable from ``cls``, by dotted key, in declaration order."""
+    out: dict[str, FieldSpec] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            for key, spec in _schema(typing.cast(type, tp)).items():
+                out[f"{f.name}.{key}"] = dataclasses.replace(spec, key=f"{f.name}.{key}")
+            continue
+        # Leaf settings always have a plain default; only sections use default_factory.
+        out[f.name] = FieldSpec(f.name, _KINDS[tp], f.default, f.metadata)
+    return out
+
+
+@functools.cache
+def _sections(cls: type = Config) -> frozenset[str]:
+    """Dotted names of every table (``"analysis.anomalies.syn_flood"``...)."""
+    out: set[str] = set()
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.add(f.name)
+            out.update(f"{f.name}.{s}" for s in _sections(typing.cast(type, tp)))
+    return frozenset(out)
+
+
+def _is_section(key: str) -> bool:
+    return key in _sections()
+
+
+def file_keys() -> list[str]:
+    """Every dotted key a config file may set (what ``netscope.example.toml`` must cover)."""
+    return [k for k in _schema(Config) if "." in k]
+
+
+def defaults_flat() -> dict[str, Any]:
+    """Dotted key -> default value, for docs and tests."""
+    return {k: spec.default for k, spec in _schema(Config).items()}
+
+
+def _build(cls: type[_T], merged: Mapping[str, Any], prefix: str) -> _T:
+    """Instantiate ``cls`` from dotted values; keys not in ``merged`` keep their defaults."""
+    kwargs: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = f"{prefix}{f.name}"
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(typing.cast(type, tp), merged, f"{key}.")
+        elif key in merged:
+            kwargs[f.name] = merged[key]
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sources:
+    """Where each value came from, so an error can point at the file or the flag."""
+
+    config_path: Path | None
+    labels: dict[str, str]
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def name(self, key: str) -> str:
+        """``--snaplen`` if the flag set it, else the dotted key."""
+        if self.origin.get(key) == "cli":
+            return self.labels.get(key, key)
+        return key
+
+    def fail(self, keys: tuple[str, ...], message: str, hint: str | None = None) -> UsageError:
+        """The error to raise: ConfigError prefixed with the file if the file is involved."""
+        if self.config_path is not None and any(self.origin.get(k) == "file" for k in keys):
+            return ConfigError(f"{self.config_path}: {message}", hint)
+        return UsageError(message, hint)
+
+
+def _flatten_file(values: Mapping[str, Any], src: _Sources) -> dict[str, Any]:
+    """Nested TOML tables -> ``{dotted key: value}``; unknown keys and misplaced tables fail."""
+    out: dict[str, Any] = {}
+    schema = _schema(Config)
+    file_ok = set(file_keys())
+
+    def walk(table: Mapping[str, Any], prefix: str) -> None:
+        for name, value in table.items():
+            key = f"{prefix}{name}"
+            if _is_section(key):
+                if not isinstance(value, dict):
+                    src.origin[key] = "file"
+                    raise src.fail((key,), f"{key} must be a table, got {_toml_type(value)}")
+                walk(value, f"{key}.")
+            elif key in file_ok:
+                out[key] = value
+            else:
+                src.origin[key] = "file"
+                raise src.fail((key,), f"unknown key {key!r}", _suggest(key, schema))
+
+    walk(values, "")
+    return out
+
+
+def _suggest(key: str, schema: Mapping[str, FieldSpec]) -> str | None:
+    """A "did you mean" hint for a misspelt key (the commonest config mistake)."""
+    close = difflib.get_close_matches(key, list(schema) + sorted(_sections()), n=1)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+_TYPE_WORDS = {
+    "bool": "a boolean (true/false)",
+    "int": "an integer",
+    "optint": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "optstr": "a string",
+    "path": "a path string",
+}
+
+
+def _toml_type(value: object) -> str:
+    """The TOML name of a value's type, for "must be X, got Y" messages."""
+    names = [
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "float"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "table"),
+    ]
+    for tp, word in names:
+        if isinstance(value, tp):
+            return word
+    return type(value).__name__
+
+
+def _coerce(spec: FieldSpec, raw: Any, src: _Sources) -> Any:
+    """Check the type of one value and normalise it ("" -> None for optional strings/paths).
+
+    ``bool`` is a subclass of ``int`` in Python, so it is excluded explicitly: ``snaplen =
+    true`` is a mistake, not 1. Integers are accepted where a float is expected.
+    """
+    kind = spec.kind
+    ok = {
+        "bool": isinstance(raw, bool),
+        "int": isinstance(raw, int) and not isinstance(raw, bool),
+        "optint": raw is None or (isinstance(raw, int) and not isinstance(raw, bool)),
+        "float": isinstance(raw, int | float) and not isinstance(raw, bool),
+        "str": isinstance(raw, str),
+        "optstr": raw is None or isinstance(raw, str),
+        "path": raw is None or isinstance(raw, str | os.PathLike),
+    }[kind]
+    if not ok:
+        got = _toml_type(raw)
+        if isinstance(raw, bool):
+            got += " true" if raw else " false"
+        elif not isinstance(raw, dict | list):
+            got += f" {raw!r}"
+        raise src.fail((spec.key,), f"{src.name(spec.key)} must be {_TYPE_WORDS[kind]}, got {got}")
+    if kind == "float":
+        return float(raw)
+    if kind in ("optstr", "path") and (raw is None or os.fspath(raw) == ""):
+        return None
+    if kind == "path":
+        return Path(raw)
+    return raw
+
+
+def _check_limits(spec: FieldSpec, value: Any, src: _Sources) -> None:
+    """Apply the ``ge``/``gt``/``le``/``nonempty`` metadata of one field."""
+    if value is None:
+        return
+    name = src.name(spec.key)
+    meta = spec.meta
+    if isinstance(value, float) and not math.isfinite(value):
+        raise src.fail((spec.key,), f"{name} must be a finite number (got {value})")
+    bad: str | None = None
+    if meta.get("ge") is not None and value < meta["ge"]:
+        bad = f">= {meta['ge']}"
+    elif meta.get("gt") is not None and value <= meta["gt"]:
+        bad = f"> {meta['gt']}"
+    elif meta.get("le") is not None and value > meta["le"]:
+        bad = f"<= {meta['le']}"
+    if bad is not None:
+        raise src.fail((spec.key,), f"{name} must be {bad} (got {value})")
+    if meta.get("nonempty") and value == "":
+        raise src.fail((spec.key,), f"{name} must not be empty")
+
+
+# Settings that are alternatives to each other. A flag choosing one alternative displaces
+# the others coming from the file: `--read-pcap x.pcap` with `interface = "eth0"` in the file
+# means "read x.pcap", not "conflict".
+_ALTERNATIVES: tuple[tuple[str, ...], ...] = (
+    ("capture.interface", "capture.read_pcap"),
+    ("web.auth.password", "web.auth.password_file"),
+)
+
+
+def _drop_displaced_alternatives(
+    merged: dict[str, Any], cli: Mapping[str, Any], src: _Sources
+) -> None:
+    """Remove file values whose alternative was just set by a flag."""
+    for group in _ALTERNATIVES:
+        chosen = [k for k in group if k in cli and merged.get(k) is not None]
+        if not chosen:
+            continue
+        for other in group:
+            if other not in chosen and src.origin.get(other) == "file":
+                merged.pop(other, None)
+                src.origin.pop(other)
+
+
+def _check_consistency(cfg: Config, src: _Sources) -> None:
+    """Rules that involve more than one key (SPEC §4/§5)."""
+    cap, out, tls, auth = cfg.capture, cfg.output, cfg.web.tls, cfg.web.auth
+    keys: tuple[str, ...]
+    if cap.interface is not None and cap.read_pcap is not None:
+        keys = ("capture.interface", "capture.read_pcap")
+        raise src.fail(keys, f"{_names(keys, src)} are both set; choose live or offline input")
+    if (out.write_pcap_rotate_mb > 0) != (out.write_pcap_max_files > 0):
+        keys = ("output.write_pcap_rotate_mb", "output.write_pcap_max_files")
+        raise src.fail(
+            keys,
+            f"{_names(keys, src)} go together: set both or neither "
+            f"(got {out.write_pcap_rotate_mb} and {out.write_pcap_max_files})",
+        )
+    if tls.enabled and (tls.cert_path is None or tls.key_path is None):
+        keys = ("web.tls.enabled", "web.tls.cert_path", "web.tls.key_path")
+        raise src.fail(
+            keys,
+            f"{src.name(keys[0])} needs both web.tls.cert_path and web.tls.key_path",
+            "--web-tls-cert PATH --web-tls-key PATH",
+        )
+    if auth.enabled:
+        _check_auth(auth, src)
+
+
+def _check_auth(auth: WebAuthConfig, src: _Sources) -> None:
+    """Enabled Basic auth: a non-empty user and exactly one password source."""
+    keys: tuple[str, ...]
+    if not auth.username:
+        keys = ("web.auth.enabled", "web.auth.username")
+        raise src.fail(
+            keys,
+            f"{src.name(keys[0])} needs a non-empty web.auth.username",
+            "--web-auth-user USER",
+        )
+    if (auth.password is None) == (auth.password_file is None):
+        keys = ("web.auth.enabled", "web.auth.password", "web.auth.password_file")
+        which = "both are set" if auth.password is not None else "neither is set"
+        raise src.fail(
+            keys,
+            f"{src.name(keys[0])} needs exactly one of web.auth.password and "
+            f"web.auth.password_file ({which})",
+            "--web-auth-pass-file PATH, or password in the [web.auth] table of the config file",
+        )
+
+
+def _names(keys: tuple[str, ...], src: _Sources) -> str:
+    return " and ".join(src.name(k) for k in keys)
