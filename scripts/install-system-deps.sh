@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install the Debian tools the test suite compares NetScope against (tcpdump, tshark).
+# Idempotent: does nothing when they are already there. Needs root (or sudo).
+set -euo pipefail
+
+packages=()
+command -v tcpdump >/dev/null 2>&1 || packages+=(tcpdump)
+command -v tshark >/dev/null 2>&1 || packages+=(tshark)
+
+if [ ${#packages[@]} -eq 0 ]; then
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+        echo "install-system-deps: need root to install: ${packages[*]}" >&2
+        exit 1
+    fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-system-deps: installed ${packages[*]}"

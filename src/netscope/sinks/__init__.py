@@ -1,0 +1,1 @@
+"""Outputs: console lines, summaries, exports, pcap writing, JSONL streams."""

@@ -1,0 +1,47 @@
+"""The end-of-run summary (SPEC §6): a rule of '=' then aligned ``label: value`` lines.
+
+Scripts parse these lines, so labels are stable; new facts get new labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from netscope.analysis import Counters
+from netscope.sources.base import SourceReport
+
+RULE = "=" * 60
+
+
+def format_block(title: str, rows: Sequence[tuple[str, str]]) -> str:
+    """``title`` then two-space-indented rows with values aligned after the labels."""
+    width = max((len(label) for label, _ in rows), default=0) + 2
+    lines = [RULE, title]
+    lines += [f"  {(label + ':').ljust(width)}{value}" for label, value in rows]
+    return "\n".join(lines)
+
+
+def capture_summary(
+    counters: Counters,
+    report: SourceReport | None,
+    interrupted: bool = False,
+    extra_rows: Sequence[tuple[str, str]] = (),
+    pipeline: bool = False,
+) -> str:
+    """The summary block printed when a capture ends (EOF, -c, Ctrl-C or error)."""
+    title = "Capture complete (pipeline mode)." if pipeline else "Capture complete."
+    if interrupted:
+        title = title[:-1] + " (interrupted)."
+    rows: list[tuple[str, str]] = [
+        ("Packets captured", str(counters.packets)),
+        ("Parse errors", str(counters.parse_errors)),
+    ]
+    if counters.unsupported_linktypes:
+        kinds = ", ".join(
+            f"Unsupported({lt}) x{n}" for lt, n in sorted(counters.unsupported_linktypes.items())
+        )
+        rows.append(("Unsupported link types", kinds))
+    rows += list(extra_rows)
+    if report is not None and report.warning:
+        rows.append(("Warning", report.warning))
+    return format_block(title, rows)
