@@ -12,6 +12,7 @@ import random
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,14 +94,13 @@ def write(tmp_path: Path, image: bytes, name: str = "t.pcap") -> Path:
     return path
 
 
-
 # ------------------------------------------------------------------ formats
 
 
 @pytest.mark.parametrize("big_endian", [False, True], ids=["le", "be"])
 @pytest.mark.parametrize("nanosecond", [False, True], ids=["us", "ns"])
 def test_byte_orders_and_resolutions(
-    tmp_path: Path, capture_reader: Callable[..., object], big_endian: bool, nanosecond: bool
+    tmp_path: Path, capture_reader: Callable[..., Any], big_endian: bool, nanosecond: bool
 ) -> None:
     """All four pcap variants deliver identical bytes and ns-exact timestamps.
 
@@ -132,7 +132,7 @@ def test_byte_orders_and_resolutions(
 @pytest.mark.parametrize("big_endian", [False, True], ids=["le", "be"])
 @pytest.mark.parametrize("nanosecond", [False, True], ids=["us", "ns"])
 def test_reads_what_gen_pcapfile_writes(
-    tmp_path: Path, capture_reader: Callable[..., object], big_endian: bool, nanosecond: bool
+    tmp_path: Path, capture_reader: Callable[..., Any], big_endian: bool, nanosecond: bool
 ) -> None:
     """The project's own writer and reader agree (other tests build files with the writer)."""
     pcapfile = pytest.importorskip("netscope.gen.pcapfile")
@@ -146,7 +146,7 @@ def test_reads_what_gen_pcapfile_writes(
     assert res.report.link_types == {113}
 
 
-def test_linktype_fcs_bits_are_masked(tmp_path: Path, capture_reader: Callable[..., object]) -> None:
+def test_linktype_fcs_bits_are_masked(tmp_path: Path, capture_reader: Callable[..., Any]) -> None:
     """The header's link-type field may carry FCS info in its upper bits; only the low 16
     bits name the link type."""
     image = pcap_header(linktype=0x1000_0001) + pcap_record(5, b"\x00" * 60)
@@ -156,7 +156,7 @@ def test_linktype_fcs_bits_are_masked(tmp_path: Path, capture_reader: Callable[.
 
 
 def test_header_only_file_is_empty_not_an_error(
-    tmp_path: Path, capture_reader: Callable[..., object]
+    tmp_path: Path, capture_reader: Callable[..., Any]
 ) -> None:
     res = capture_reader(write(tmp_path, pcap_header()))
     assert res.packets == []
@@ -166,14 +166,14 @@ def test_header_only_file_is_empty_not_an_error(
     assert res.report.link_types == {1}
 
 
-def test_zero_length_packets(tmp_path: Path, capture_reader: Callable[..., object]) -> None:
+def test_zero_length_packets(tmp_path: Path, capture_reader: Callable[..., Any]) -> None:
     """caplen 0 is a legal record (a filter kept nothing), not the end of the file."""
     recs: list[Rec] = [(1, b"", 60), (2, b"abc", 3), (3, b"", 0)]
     res = capture_reader(write(tmp_path, pcap_file_bytes(recs)))
     assert [(p.data, p.wirelen) for p in res.packets] == [(b"", 60), (b"abc", 3), (b"", 0)]
 
 
-def test_pre_2_3_swapped_length_fields(tmp_path: Path, capture_reader: Callable[..., object]) -> None:
+def test_pre_2_3_swapped_length_fields(tmp_path: Path, capture_reader: Callable[..., Any]) -> None:
     """Before version 2.3 some writers stored (orig, incl); libpcap swaps them back when the
     'captured' length exceeds the 'original' one. Version 2.4 files are taken literally."""
     data = bytes(range(40))
@@ -185,7 +185,7 @@ def test_pre_2_3_swapped_length_fields(tmp_path: Path, capture_reader: Callable[
 
 
 def test_version_2_4_short_capture_not_swapped(
-    tmp_path: Path, capture_reader: Callable[..., object]
+    tmp_path: Path, capture_reader: Callable[..., Any]
 ) -> None:
     data = bytes(range(40))
     image = pcap_header(version=(2, 4)) + pcap_record(1000, data, 1514)
@@ -198,7 +198,7 @@ def test_version_2_4_short_capture_not_swapped(
 
 @pytest.mark.parametrize("cut", [1, 8, 15, 16, 17, 40], ids=lambda c: f"cut{c}")
 def test_truncated_last_record(
-    tmp_path: Path, capture_reader: Callable[..., object], cut: int
+    tmp_path: Path, capture_reader: Callable[..., Any], cut: int
 ) -> None:
     """A file cut inside its last record (header or data) delivers every complete record and
     reports a warning naming how many were read (SPEC §3)."""
@@ -215,7 +215,7 @@ def test_truncated_last_record(
 
 
 def test_truncated_record_across_small_chunks(
-    tmp_path: Path, capture_reader: Callable[..., object]
+    tmp_path: Path, capture_reader: Callable[..., Any]
 ) -> None:
     """The same truncation found after several refills (the leftover is not at a chunk edge)."""
     recs = sample_records(120, seed=5)
@@ -228,7 +228,7 @@ def test_truncated_record_across_small_chunks(
 
 @pytest.mark.parametrize("absurd", [0x7FFF_FFFF, 0xFFFF_FFFF, 300 * 1024 * 1024])
 def test_absurd_caplen_stops_with_warning(
-    tmp_path: Path, capture_reader: Callable[..., object], absurd: int
+    tmp_path: Path, capture_reader: Callable[..., Any], absurd: int
 ) -> None:
     """A corrupt record length must not make the reader allocate or wait for gigabytes: it
     stops there, keeps what came before, and says so."""
@@ -300,7 +300,7 @@ def test_unsupported_version_rejected(tmp_path: Path, version: tuple[int, int]) 
     ids=lambda v: str(v),
 )
 def test_chunk_and_batch_boundaries(
-    tmp_path: Path, capture_reader: Callable[..., object], chunk_bytes: int, batch_packets: int
+    tmp_path: Path, capture_reader: Callable[..., Any], chunk_bytes: int, batch_packets: int
 ) -> None:
     """Records straddling chunk ends, batches filling mid-chunk, and records much larger than
     the chunk (forcing the buffer to grow) all come out byte-identical and in order."""
