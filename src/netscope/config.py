@@ -618,7 +618,7 @@ def _check_consistency(cfg: Config, src: _Sources) -> None:
         raise src.fail(
             keys,
             f"{src.name(keys[0])} needs both web.tls.cert_path and web.tls.key_path",
-            "--web-tls-cert PATH --web-tls-key PATH",
+            "cert_path and key_path in [web.tls], or --web-tls-cert and --web-tls-key",
         )
     if auth.enabled:
         _check_auth(auth, src)
@@ -641,7 +641,7 @@ def _check_auth(auth: WebAuthConfig, src: _Sources) -> None:
             keys,
             f"{src.name(keys[0])} needs exactly one of web.auth.password and "
             f"web.auth.password_file ({which})",
-            "--web-auth-pass-file PATH, or password in the [web.auth] table of the config file",
+            "password or password_file in [web.auth], or --web-auth-pass-file",
         )
 
 
