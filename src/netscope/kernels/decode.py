@@ -276,6 +276,17 @@ def decode_batch(  # type: ignore[no-untyped-def]
                         if end - cur < hl:
                             e = ERR_TRUNC_IPV6_EXT
                             break
+                        if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
+                            # Segments left: the packet's final destination is in the
+                            # routing header (what TCP/UDP checksums and flows use).
+                            rtype = buf[cur + 2]
+                            if rtype == 0 or rtype == 2:
+                                last = cur + hl - 16
+                                dhi = u64be(buf, last)
+                                dlo = u64be(buf, last + 8)
+                            elif rtype == 4:
+                                dhi = u64be(buf, cur + 8)
+                                dlo = u64be(buf, cur + 16)
                         nh = np.int64(buf[cur])
                         cur += hl
                         walked += 1

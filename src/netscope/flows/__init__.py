@@ -1,0 +1,1 @@
+"""Bidirectional flow tracking: compiled table kernels plus their Python face."""

@@ -1,0 +1,625 @@
+"""Flow table kernels: open-addressing index over row-stable numpy matrices.
+
+Layout (``netscope.flows.layout``): a flow is a row in ``keys``/``i64``/``f64``/
+``u32``/``u8``/``links``. The hash index (``idx_row`` int32, ``idx_tag`` uint32,
+power-of-two size, linear probing, backward-shift deletion, load <= 0.5) maps a
+canonical key to its row; rows never move, so row ids are stable handles for
+top-N candidates and exports. Rows are kept on an LRU list ordered by last
+packet, which makes "evict the oldest by last_seen" and the inactivity sweep
+O(1) per flow removed. Removed flows are copied into the ``exp_*`` buffer (when
+a sink wants them) before their row is recycled.
+
+``observe`` processes ``[start, count)`` of a decoded batch and may stop early
+with a status (tick boundary, expired buffer full, table or RTT pool full); the
+Python caller handles it and calls again from the returned index. Every early
+return happens before packet ``i`` mutates anything, so resuming is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netscope.constants import ERR_OK, IPPROTO_TCP, IPPROTO_UDP, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN
+from netscope.flows.layout import (
+    B_CLIENT,
+    B_FIN_SIDE,
+    B_LIVE,
+    B_SEQFLAGS,
+    B_STATE,
+    CLIENT_A,
+    CLIENT_B,
+    CLIENT_UNKNOWN,
+    F_RTT_EWMA,
+    F_RTT_LAST,
+    F_RTT_MIN,
+    G_ACTIVE,
+    G_EXPIRED_COUNT,
+    G_EXPIRED_DROPPED,
+    G_FREE_TOP,
+    G_LAST_TS,
+    G_LRU_HEAD,
+    G_LRU_TAIL,
+    G_NEXT_EXPIRY_NS,
+    G_RING_FREE_TOP,
+    G_TICK_BYTES,
+    G_TICK_PKTS,
+    G_TOTAL_CREATED,
+    G_TOTAL_EVICTED,
+    G_TOTAL_EXPIRED,
+    G_TOTAL_OOO,
+    G_TOTAL_RETRANS,
+    I_BYTES_AB,
+    I_DELTA_BYTES,
+    I_DELTA_PKTS,
+    I_FIRST_NS,
+    I_LAST_NS,
+    I_OOO,
+    I_PKTS_AB,
+    I_RETRANS,
+    I_RTT_SAMPLES,
+    K_A_HI,
+    K_A_LO,
+    K_B_HI,
+    K_B_LO,
+    K_META,
+    L_NEXT,
+    L_PREV,
+    L_RING_AB,
+    REASON_EVICTED,
+    REASON_TIMEOUT,
+    RTT_EWMA_ALPHA,
+    RTT_RING,
+    S_LAST_ACK_AB,
+    S_MAX_END_AB,
+    SEQF_HAVE_ACK_AB,
+    SEQF_HAVE_END_AB,
+    ST_DONE,
+    ST_EXPIRED_FULL,
+    ST_GROW_RINGS,
+    ST_GROW_ROWS,
+    ST_TICK,
+    TCP_STATE_CLOSED,
+    TCP_STATE_ESTABLISHED,
+    TCP_STATE_FIN_WAIT,
+    TCP_STATE_RESET,
+    TCP_STATE_SYN_ACK,
+    TCP_STATE_SYN_SENT,
+    TCP_STATE_UNKNOWN,
+)
+from netscope.kernels._jit import inline_helper, kernel
+
+# parameter vector (int64) indices
+P_MAX_FLOWS = 0
+P_TIMEOUT_NS = 1
+P_TRACK_SEQ = 2
+P_RTT = 3
+P_RETRANS = 4
+P_OOO = 5
+P_TICK_AT_NS = 6
+P_KEEP_EXPIRED = 7
+P_WIDTH = 8
+
+SWEEP_EVERY_NS = 1_000_000_000  # inactivity is checked at most once per second of packet time
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+@inline_helper
+def _mix(x):  # type: ignore[no-untyped-def]
+    """splitmix64 finaliser: every input bit affects every output bit."""
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@inline_helper
+def flow_hash(a_hi, a_lo, b_hi, b_lo, meta):  # type: ignore[no-untyped-def]
+    h = _mix(a_lo ^ ((b_lo << np.uint64(32)) | (b_lo >> np.uint64(32))) ^ (meta * _GOLD))
+    if a_hi != 0 or b_hi != 0:
+        h = _mix(h ^ a_hi ^ ((b_hi << np.uint64(17)) | (b_hi >> np.uint64(47))))
+    return h
+
+
+@inline_helper
+def seq_le(a, b):  # type: ignore[no-untyped-def]
+    """a <= b in 32-bit sequence space (RFC 1982 style, wrap-around safe)."""
+    return np.int32(np.uint32(a) - np.uint32(b)) <= 0
+
+
+@inline_helper
+def _find(keys, idx_row, idx_tag, mask, tag, k0, k1, k2, k3, k4):  # type: ignore[no-untyped-def]
+    """Row holding the key, or -1."""
+    slot = np.int64(tag) & mask
+    while True:
+        row = idx_row[slot]
+        if row < 0:
+            return -1
+        if (
+            idx_tag[slot] == tag
+            and keys[row, K_META] == k4
+            and keys[row, K_A_LO] == k1
+            and keys[row, K_B_LO] == k3
+            and keys[row, K_A_HI] == k0
+            and keys[row, K_B_HI] == k2
+        ):
+            return row
+        slot = (slot + 1) & mask
+
+
+@inline_helper
+def _index_insert(idx_row, idx_tag, mask, tag, row):  # type: ignore[no-untyped-def]
+    slot = np.int64(tag) & mask
+    while idx_row[slot] >= 0:
+        slot = (slot + 1) & mask
+    idx_row[slot] = row
+    idx_tag[slot] = tag
+
+
+@inline_helper
+def _index_delete(keys, idx_row, idx_tag, mask, row):  # type: ignore[no-untyped-def]
+    """Remove ``row`` from the index with backward-shift deletion (no tombstones)."""
+    tag = np.uint32(
+        flow_hash(keys[row, K_A_HI], keys[row, K_A_LO], keys[row, K_B_HI], keys[row, K_B_LO],
+                  keys[row, K_META]) & np.uint64(0xFFFFFFFF)
+    )
+    slot = np.int64(tag) & mask
+    while idx_row[slot] != row:
+        slot = (slot + 1) & mask
+    hole = slot
+    j = slot
+    while True:
+        j = (j + 1) & mask
+        if idx_row[j] < 0:
+            break
+        home = np.int64(idx_tag[j]) & mask
+        # move j into the hole unless its home lies cyclically in (hole, j]
+        if hole <= j:
+            stays = hole < home <= j
+        else:
+            stays = home > hole or home <= j
+        if not stays:
+            idx_row[hole] = idx_row[j]
+            idx_tag[hole] = idx_tag[j]
+            hole = j
+    idx_row[hole] = -1
+
+
+@inline_helper
+def _lru_unlink(links, g, row):  # type: ignore[no-untyped-def]
+    p = links[row, L_PREV]
+    n = links[row, L_NEXT]
+    if p >= 0:
+        links[p, L_NEXT] = n
+    else:
+        g[G_LRU_HEAD] = n
+    if n >= 0:
+        links[n, L_PREV] = p
+    else:
+        g[G_LRU_TAIL] = p
+
+
+@inline_helper
+def _lru_append(links, g, row):  # type: ignore[no-untyped-def]
+    tail = g[G_LRU_TAIL]
+    links[row, L_PREV] = tail
+    links[row, L_NEXT] = -1
+    if tail >= 0:
+        links[tail, L_NEXT] = row
+    else:
+        g[G_LRU_HEAD] = row
+    g[G_LRU_TAIL] = row
+
+
+@inline_helper
+def _release_ring(links, ring_meta, ring_free, g, row, d):  # type: ignore[no-untyped-def]
+    slot = links[row, L_RING_AB + d]
+    if slot >= 0:
+        ring_meta[slot, 0] = 0
+        ring_meta[slot, 1] = 0
+        ring_free[g[G_RING_FREE_TOP]] = slot
+        g[G_RING_FREE_TOP] += 1
+        links[row, L_RING_AB + d] = -1
+
+
+@inline_helper
+def _remove_flow(  # type: ignore[no-untyped-def]
+    keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+    ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason, row, reason,
+):
+    """Emit ``row`` to the expired buffer (if wanted) and recycle it."""
+    if p[P_KEEP_EXPIRED]:
+        k = g[G_EXPIRED_COUNT]
+        exp_keys[k, :] = keys[row, :]
+        exp_i64[k, :] = i64[row, :]
+        if f64.shape[0] == keys.shape[0]:  # deep mode keeps RTT columns
+            exp_f64[k, :] = f64[row, :]
+        exp_u8[k, :] = u8[row, :]
+        exp_reason[k] = reason
+        g[G_EXPIRED_COUNT] = k + 1
+    else:
+        g[G_EXPIRED_DROPPED] += 1
+    if reason == REASON_TIMEOUT:
+        g[G_TOTAL_EXPIRED] += 1
+    else:
+        g[G_TOTAL_EVICTED] += 1
+    _index_delete(keys, idx_row, idx_tag, mask, row)
+    _lru_unlink(links, g, row)
+    if p[P_RTT]:
+        _release_ring(links, ring_meta, ring_free, g, row, 0)
+        _release_ring(links, ring_meta, ring_free, g, row, 1)
+    u8[row, B_LIVE] = 0
+    free_rows[g[G_FREE_TOP]] = row
+    g[G_FREE_TOP] += 1
+    g[G_ACTIVE] -= 1
+
+
+@inline_helper
+def _rtt_sample(f64, i64, row, rtt_ms):  # type: ignore[no-untyped-def]
+    n = i64[row, I_RTT_SAMPLES]
+    f64[row, F_RTT_LAST] = rtt_ms
+    if n == 0:
+        f64[row, F_RTT_MIN] = rtt_ms
+        f64[row, F_RTT_EWMA] = rtt_ms
+    else:
+        if rtt_ms < f64[row, F_RTT_MIN]:
+            f64[row, F_RTT_MIN] = rtt_ms
+        f64[row, F_RTT_EWMA] = (1.0 - RTT_EWMA_ALPHA) * f64[row, F_RTT_EWMA] + RTT_EWMA_ALPHA * rtt_ms
+    i64[row, I_RTT_SAMPLES] = n + 1
+
+
+@inline_helper
+def _tcp_state(u8, row, d, flags):  # type: ignore[no-untyped-def]
+    """Advance the TCP state machine of SPEC §6 for one segment from side ``d``.
+
+    Returns True when a SYN restarts a closed/reset flow (new connection on the
+    same 5-tuple), so the caller resets sequence state.
+    """
+    st = u8[row, B_STATE]
+    restart = False
+    if flags & TCP_RST:
+        u8[row, B_STATE] = TCP_STATE_RESET
+        return False
+    if flags & TCP_SYN:
+        if flags & TCP_ACK:
+            if st == TCP_STATE_UNKNOWN or st == TCP_STATE_SYN_SENT:
+                u8[row, B_STATE] = TCP_STATE_SYN_ACK
+                if u8[row, B_CLIENT] == CLIENT_UNKNOWN:
+                    u8[row, B_CLIENT] = CLIENT_B if d == 0 else CLIENT_A
+        else:
+            if st == TCP_STATE_CLOSED or st == TCP_STATE_RESET:
+                restart = True
+                st = TCP_STATE_UNKNOWN
+            if st == TCP_STATE_UNKNOWN:
+                u8[row, B_STATE] = TCP_STATE_SYN_SENT
+                u8[row, B_CLIENT] = CLIENT_A if d == 0 else CLIENT_B
+        return restart
+    if flags & TCP_ACK:
+        if st == TCP_STATE_SYN_ACK or st == TCP_STATE_UNKNOWN:
+            st = TCP_STATE_ESTABLISHED
+            u8[row, B_STATE] = st
+    if flags & TCP_FIN:
+        if st == TCP_STATE_FIN_WAIT:
+            if u8[row, B_FIN_SIDE] != d:
+                u8[row, B_STATE] = TCP_STATE_CLOSED
+        elif st != TCP_STATE_CLOSED:
+            u8[row, B_STATE] = TCP_STATE_FIN_WAIT
+            u8[row, B_FIN_SIDE] = d
+    return False
+
+
+@kernel
+def observe(  # type: ignore[no-untyped-def]
+    start, count, ts_ns, wirelens,
+    err, l3, src_hi, src_lo, dst_hi, dst_lo, proto, l4_off, sport, dport,
+    tcp_flags, seq, ack, payload_len,
+    keys, i64, f64, u32, u8, links, idx_row, idx_tag, free_rows, g, p,
+    ring_seq, ring_ts, ring_meta, ring_free,
+    exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+):
+    """Fold packets ``[start, count)`` into the flow table. Returns ``(i, status)``."""
+    mask = np.int64(idx_row.shape[0] - 1)
+    exp_cap = exp_reason.shape[0]
+    keep = p[P_KEEP_EXPIRED] != 0
+    timeout = p[P_TIMEOUT_NS]
+    track_seq = p[P_TRACK_SEQ] != 0
+    do_rtt = p[P_RTT] != 0
+    for i in range(start, count):
+        ts = ts_ns[i]
+        if ts >= p[P_TICK_AT_NS]:
+            return i, ST_TICK
+
+        # ---- inactivity sweep, at most once per second of packet time ----
+        if timeout > 0 and ts >= g[G_NEXT_EXPIRY_NS]:
+            while g[G_LRU_HEAD] >= 0:
+                head = g[G_LRU_HEAD]
+                if i64[head, I_LAST_NS] + timeout > ts:
+                    break
+                if keep and g[G_EXPIRED_COUNT] >= exp_cap:
+                    return i, ST_EXPIRED_FULL
+                _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+                             ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8,
+                             exp_reason, head, REASON_TIMEOUT)
+            g[G_NEXT_EXPIRY_NS] = ts + SWEEP_EVERY_NS
+
+        wl = np.int64(wirelens[i])
+        pr = proto[i]
+        trackable = (
+            err[i] == ERR_OK and l3[i] != 0 and l4_off[i] >= 0
+            and (pr == IPPROTO_TCP or pr == IPPROTO_UDP)
+        )
+        if not trackable:
+            g[G_TICK_BYTES] += wl
+            g[G_TICK_PKTS] += 1
+            if ts > g[G_LAST_TS]:
+                g[G_LAST_TS] = ts
+            continue
+
+        # ---- canonical key: endpoint A is the smaller (version, ip, port) ----
+        shi = src_hi[i]
+        slo = src_lo[i]
+        dhi = dst_hi[i]
+        dlo = dst_lo[i]
+        sp = np.uint64(sport[i])
+        dp = np.uint64(dport[i])
+        if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sp <= dp))):
+            d = 0
+            k0, k1, k2, k3 = shi, slo, dhi, dlo
+            pa, pb = sp, dp
+        else:
+            d = 1
+            k0, k1, k2, k3 = dhi, dlo, shi, slo
+            pa, pb = dp, sp
+        k4 = (pa << np.uint64(48)) | (pb << np.uint64(32)) | (np.uint64(pr) << np.uint64(8)) | np.uint64(l3[i])
+        h = flow_hash(k0, k1, k2, k3, k4)
+        tag = np.uint32(h & np.uint64(0xFFFFFFFF))
+        row = _find(keys, idx_row, idx_tag, mask, tag, k0, k1, k2, k3, k4)
+
+        is_tcp = pr == IPPROTO_TCP
+        flags = tcp_flags[i]
+        seglen = np.int64(payload_len[i])
+        if is_tcp:
+            if flags & TCP_SYN:
+                seglen += 1
+            if flags & TCP_FIN:
+                seglen += 1
+
+        # ---- capacity checks (no mutation before these) ----
+        evict = False
+        if row < 0 and g[G_FREE_TOP] == 0:
+            if p[P_MAX_FLOWS] > 0 and g[G_LRU_HEAD] >= 0:
+                if keep and g[G_EXPIRED_COUNT] >= exp_cap:
+                    return i, ST_EXPIRED_FULL
+                evict = True
+            else:
+                return i, ST_GROW_ROWS
+        if do_rtt and is_tcp and seglen > 0 and g[G_RING_FREE_TOP] == 0:
+            if row < 0 or links[row, L_RING_AB + d] < 0:
+                return i, ST_GROW_RINGS
+
+        # ---- mutate ----
+        g[G_TICK_BYTES] += wl
+        g[G_TICK_PKTS] += 1
+        if ts > g[G_LAST_TS]:
+            g[G_LAST_TS] = ts
+        if row < 0:
+            if evict:
+                _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+                             ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8,
+                             exp_reason, g[G_LRU_HEAD], REASON_EVICTED)
+            g[G_FREE_TOP] -= 1
+            row = free_rows[g[G_FREE_TOP]]
+            keys[row, K_A_HI] = k0
+            keys[row, K_A_LO] = k1
+            keys[row, K_B_HI] = k2
+            keys[row, K_B_LO] = k3
+            keys[row, K_META] = k4
+            i64[row, :] = 0
+            i64[row, I_FIRST_NS] = ts
+            u8[row, :] = 0
+            u8[row, B_LIVE] = 1
+            if track_seq:
+                u32[row, :] = 0
+            if do_rtt:
+                f64[row, :] = 0.0
+                links[row, L_RING_AB] = -1
+                links[row, L_RING_AB + 1] = -1
+            _index_insert(idx_row, idx_tag, mask, tag, row)
+            _lru_append(links, g, row)
+            g[G_ACTIVE] += 1
+            g[G_TOTAL_CREATED] += 1
+        elif g[G_LRU_TAIL] != row:
+            _lru_unlink(links, g, row)
+            _lru_append(links, g, row)
+
+        i64[row, I_LAST_NS] = ts
+        i64[row, I_PKTS_AB + d] += 1
+        i64[row, I_BYTES_AB + d] += wl
+        i64[row, I_DELTA_BYTES] += wl
+        i64[row, I_DELTA_PKTS] += 1
+        if not is_tcp:
+            continue
+
+        restart = _tcp_state(u8, row, d, flags)
+        if not track_seq:
+            continue
+        if restart:
+            u8[row, B_SEQFLAGS] = 0
+            if do_rtt:
+                _release_ring(links, ring_meta, ring_free, g, row, 0)
+                _release_ring(links, ring_meta, ring_free, g, row, 1)
+
+        # ---- sequence analysis: retransmission / out-of-order (SPEC §6) ----
+        peer = 1 - d
+        sflags = u8[row, B_SEQFLAGS]
+        have_end = SEQF_HAVE_END_AB << d
+        have_peer_ack = SEQF_HAVE_ACK_AB << peer
+        new_data = False
+        if seglen > 0:
+            seq_end = np.uint32(np.uint32(seq[i]) + np.uint32(seglen))
+            if not (sflags & have_end):
+                u32[row, S_MAX_END_AB + d] = seq_end
+                sflags |= have_end
+                new_data = True
+            elif seq_le(seq_end, u32[row, S_MAX_END_AB + d]):
+                # old data again: covered by the peer's ACK → retransmission,
+                # otherwise it fills a gap → out-of-order (no peer ACK yet: retransmission)
+                if (sflags & have_peer_ack) and not seq_le(seq_end, u32[row, S_LAST_ACK_AB + peer]):
+                    if p[P_OOO]:
+                        i64[row, I_OOO] += 1
+                        g[G_TOTAL_OOO] += 1
+                else:
+                    if p[P_RETRANS]:
+                        i64[row, I_RETRANS] += 1
+                        g[G_TOTAL_RETRANS] += 1
+                if do_rtt:
+                    # Karn: samples over re-sent data are ambiguous, forget them
+                    _release_ring(links, ring_meta, ring_free, g, row, d)
+            else:
+                u32[row, S_MAX_END_AB + d] = seq_end
+                new_data = True
+            if new_data and do_rtt:
+                slot = links[row, L_RING_AB + d]
+                if slot < 0:
+                    g[G_RING_FREE_TOP] -= 1
+                    slot = ring_free[g[G_RING_FREE_TOP]]
+                    links[row, L_RING_AB + d] = slot
+                    ring_meta[slot, 0] = 0
+                    ring_meta[slot, 1] = 0
+                n_out = ring_meta[slot, 1]
+                if n_out < RTT_RING:
+                    pos = (ring_meta[slot, 0] + n_out) % RTT_RING
+                    ring_seq[slot, pos] = seq_end
+                    ring_ts[slot, pos] = ts
+                    ring_meta[slot, 1] = n_out + 1
+        if flags & TCP_ACK:
+            a = np.uint32(ack[i])
+            my_ack = SEQF_HAVE_ACK_AB << d
+            if not (sflags & my_ack) or not seq_le(a, u32[row, S_LAST_ACK_AB + d]):
+                u32[row, S_LAST_ACK_AB + d] = a
+                sflags |= my_ack
+            if do_rtt:
+                # the ACK acknowledges the peer's outstanding segments
+                slot = links[row, L_RING_AB + peer]
+                if slot >= 0:
+                    head = ring_meta[slot, 0]
+                    n_out = ring_meta[slot, 1]
+                    sample_ts = np.int64(-1)
+                    while n_out > 0 and seq_le(ring_seq[slot, head], a):
+                        sample_ts = ring_ts[slot, head]
+                        head = (head + 1) % RTT_RING
+                        n_out -= 1
+                    ring_meta[slot, 0] = head
+                    ring_meta[slot, 1] = n_out
+                    if sample_ts >= 0:
+                        _rtt_sample(f64, i64, row, (ts - sample_ts) / 1e6)
+                    if n_out == 0:
+                        _release_ring(links, ring_meta, ring_free, g, row, peer)
+        u8[row, B_SEQFLAGS] = sflags
+    return count, ST_DONE
+
+
+@kernel
+def expire_all(  # type: ignore[no-untyped-def]
+    now_ns, keys, i64, f64, u8, links, idx_row, idx_tag, free_rows, g, p,
+    ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+):
+    """Inactivity sweep at ``now_ns`` outside ``observe`` (live idle ticks). Returns status."""
+    mask = np.int64(idx_row.shape[0] - 1)
+    timeout = p[P_TIMEOUT_NS]
+    if timeout <= 0:
+        return ST_DONE
+    while g[G_LRU_HEAD] >= 0:
+        head = g[G_LRU_HEAD]
+        if i64[head, I_LAST_NS] + timeout > now_ns:
+            break
+        if p[P_KEEP_EXPIRED] and g[G_EXPIRED_COUNT] >= exp_reason.shape[0]:
+            return ST_EXPIRED_FULL
+        _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+                     ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+                     head, REASON_TIMEOUT)
+    return ST_DONE
+
+
+@kernel
+def rebuild_index(keys, u8, idx_row, idx_tag):  # type: ignore[no-untyped-def]
+    """Re-insert every live row into a fresh (all -1) index after the table grew."""
+    mask = np.int64(idx_row.shape[0] - 1)
+    for row in range(keys.shape[0]):
+        if u8[row, B_LIVE]:
+            h = flow_hash(keys[row, K_A_HI], keys[row, K_A_LO], keys[row, K_B_HI],
+                          keys[row, K_B_LO], keys[row, K_META])
+            _index_insert(idx_row, idx_tag, mask, np.uint32(h & np.uint64(0xFFFFFFFF)), row)
+
+
+@kernel
+def select_top(i64, u8, n, out_rows):  # type: ignore[no-untyped-def]
+    """Rows of the ``n`` live flows with the largest positive byte delta, unordered.
+
+    One pass over the table keeping the current best ``n`` (O(F) for small n):
+    no full sort. Returns how many rows were written to ``out_rows``.
+    """
+    best_val = np.zeros(n, dtype=np.int64)
+    filled = 0
+    min_pos = 0
+    for row in range(i64.shape[0]):
+        if u8[row, B_LIVE] == 0:
+            continue
+        v = i64[row, I_DELTA_BYTES]
+        if v <= 0:
+            continue
+        if filled < n:
+            out_rows[filled] = row
+            best_val[filled] = v
+            filled += 1
+            if filled == n:
+                min_pos = 0
+                for k in range(1, n):
+                    if best_val[k] < best_val[min_pos]:
+                        min_pos = k
+        elif v > best_val[min_pos]:
+            out_rows[min_pos] = row
+            best_val[min_pos] = v
+            min_pos = 0
+            for k in range(1, n):
+                if best_val[k] < best_val[min_pos]:
+                    min_pos = k
+    return filled
+
+
+@kernel
+def insert_synthetic(  # type: ignore[no-untyped-def]
+    n, seed, keys, i64, u8, links, idx_row, idx_tag, free_rows, g,
+):
+    """Insert ``n`` distinct synthetic IPv4 UDP flows (scale-mode benchmark)."""
+    mask = np.int64(idx_row.shape[0] - 1)
+    for k in range(n):
+        x = np.uint64(k) + np.uint64(seed) * _GOLD
+        a = np.uint64(0x0A000000) | (x & np.uint64(0xFFFFFF))
+        b = np.uint64(0xC0A80000) | ((x >> np.uint64(24)) & np.uint64(0xFFFF))
+        meta = (np.uint64(1024 + (k % 50000)) << np.uint64(48)) | (np.uint64(53) << np.uint64(32)) | (np.uint64(IPPROTO_UDP) << np.uint64(8)) | np.uint64(4)
+        h = flow_hash(np.uint64(0), a, np.uint64(0), b, meta)
+        tag = np.uint32(h & np.uint64(0xFFFFFFFF))
+        row = _find(keys, idx_row, idx_tag, mask, tag, np.uint64(0), a, np.uint64(0), b, meta)
+        if row >= 0 or g[G_FREE_TOP] == 0:
+            continue
+        g[G_FREE_TOP] -= 1
+        row = free_rows[g[G_FREE_TOP]]
+        keys[row, K_A_HI] = 0
+        keys[row, K_A_LO] = a
+        keys[row, K_B_HI] = 0
+        keys[row, K_B_LO] = b
+        keys[row, K_META] = meta
+        i64[row, :] = 0
+        i64[row, I_FIRST_NS] = k
+        i64[row, I_LAST_NS] = k
+        i64[row, I_PKTS_AB] = 1
+        i64[row, I_BYTES_AB] = 64
+        u8[row, :] = 0
+        u8[row, B_LIVE] = 1
+        _index_insert(idx_row, idx_tag, mask, tag, row)
+        _lru_append(links, g, row)
+        g[G_ACTIVE] += 1
+        g[G_TOTAL_CREATED] += 1
+    return g[G_ACTIVE]
