@@ -1,0 +1,1 @@
+"""Tests of the compiled kernels, driven through their Python entry points."""
