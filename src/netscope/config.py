@@ -292,13 +292,8 @@ class Config:
 UNAVAILABLE: dict[str, str] = {
     "live capture (-i)": "live_capture",
     "--list-interfaces": "list_interfaces",
-    "--synthetic-flows": "synthetic_flows",
     "-f/--filter": "capture.filter",
     "--write-pcap": "output.write_pcap",
-    "--export-json": "output.export_json",
-    "--export-csv": "output.export_csv",
-    "--expired-flows-jsonl": "output.expired_flows_jsonl",
-    "--stats": "stats.enabled",
     "--anomalies": "analysis.anomalies.enabled",
     "--alerts-jsonl": "analysis.alerts_jsonl",
     "--web": "web.enabled",

@@ -2,7 +2,7 @@
 
 Owns the run's life cycle: open the source, warm the kernels, loop over batches,
 and — however the loop ends (EOF, ``-c``, Ctrl-C, a read error) — print the
-summary for everything processed so far.
+summary for everything processed so far, then write the exports.
 """
 
 from __future__ import annotations
@@ -13,22 +13,41 @@ import sys
 from typing import TextIO
 
 from netscope.config import Config
-from netscope.errors import NetScopeError, UsageError
+from netscope.errors import NetScopeError, OutputError, UsageError
+from netscope.flows.table import FlowOptions
 
 log = logging.getLogger(__name__)
+
+
+def flow_options(cfg: Config, keep_expired: bool = False) -> FlowOptions:
+    """The flow table settings a Config asks for."""
+    return FlowOptions(
+        max_flows=cfg.flow.max_flows,
+        timeout_secs=cfg.flow.timeout_secs,
+        rtt=cfg.analysis.rtt,
+        retrans=cfg.analysis.retrans,
+        out_of_order=cfg.analysis.out_of_order,
+        keep_expired=keep_expired,
+    )
 
 
 def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Execute ``cfg``; return the process exit code (errors raise NetScopeError)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    if cfg.synthetic_flows is not None:
+        from netscope.flows.synthetic import print_synthetic, run_synthetic
+
+        result = run_synthetic(cfg.synthetic_flows)
+        print_synthetic(result, out)
+        return 0 if result.passed else 1
     if cfg.capture.read_pcap is None:
         raise UsageError("live capture (-i) is not available yet")
     return OfflineRun(cfg, out, err).execute()
 
 
 class OfflineRun:
-    """Reads a capture file batch by batch through the Analyzer."""
+    """Reads a capture file batch by batch through the inline processor."""
 
     def __init__(self, cfg: Config, out: TextIO, err: TextIO) -> None:
         self.cfg = cfg
@@ -37,32 +56,45 @@ class OfflineRun:
 
     def execute(self) -> int:
         from netscope import engine
-        from netscope.analysis import Analyzer
+        from netscope.flows.stats import StatsPrinter
+        from netscope.pipeline.inline import InlineProcessor
         from netscope.sinks.console import PacketPrinter
-        from netscope.sinks.summary import capture_summary
+        from netscope.sinks.jsonl import ExpiredFlowsSink
         from netscope.sources import open_capture_file
 
-        path = self.cfg.capture.read_pcap
+        cfg = self.cfg
+        path = cfg.capture.read_pcap
         assert path is not None
         source = open_capture_file(path)
+        expired_sink = (
+            ExpiredFlowsSink(cfg.output.expired_flows_jsonl)
+            if cfg.output.expired_flows_jsonl is not None
+            else None
+        )
         engine.warm_up()
-        analyzer = Analyzer()
-        printer = None if self.cfg.output.quiet else PacketPrinter(self.out, self.cfg.detailed_view)
-        limit = self.cfg.run.count
+        interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
+        processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
+        if cfg.stats.enabled:
+            processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
+        processor.flows.on_expired = expired_sink
+        printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
+        counters = processor.analyzer.counters
+        limit = cfg.run.count
         announced: set[int] = set()
         interrupted = False
-        exit_code = 0
+        failure: NetScopeError | None = None
         try:
             for batch in source.batches():
-                if limit and analyzer.counters.packets + batch.count > limit:
-                    batch = batch.sliced(limit - analyzer.counters.packets)
-                start = analyzer.counters.packets + 1
-                analyzer.process(batch)
-                self._announce_unsupported(analyzer.counters.unsupported_linktypes, announced)
+                if limit and counters.packets + batch.count > limit:
+                    batch = batch.sliced(limit - counters.packets)
+                start = counters.packets + 1
+                processor.feed(batch)
+                self._announce_unsupported(counters.unsupported_linktypes, announced)
                 if printer is not None:
                     printer.print_batch(batch, start)
-                if limit and analyzer.counters.packets >= limit:
+                if limit and counters.packets >= limit:
                     break
+            processor.finish()
         except KeyboardInterrupt:
             interrupted = True
         except BrokenPipeError:
@@ -70,16 +102,74 @@ class OfflineRun:
             _silence_stdout()
             source.close()
             return 0
+        except OutputError as exc:
+            failure = exc  # e.g. the expired-flows disk filled: stop, still summarise
         finally:
             source.close()
         if source.report.warning:
             print(f"warning: {source.report.warning}", file=self.err)
+        extra, export_failure = self._write_outputs(processor, expired_sink)
+        failure = failure or export_failure
+        from netscope.sinks.summary import capture_summary
+
         try:
-            print(capture_summary(analyzer.counters, source.report, interrupted), file=self.out)
+            print(
+                capture_summary(counters, source.report, interrupted, extra),
+                file=self.out,
+            )
             self.out.flush()
         except BrokenPipeError:
             _silence_stdout()
-        return exit_code
+        if failure is not None:
+            raise failure
+        return 0
+
+    def _write_outputs(
+        self, processor: object, expired_sink: object
+    ) -> tuple[list[tuple[str, str]], NetScopeError | None]:
+        """Exports and sink closing; returns summary rows and the first failure."""
+        from netscope.flows.records import records_from_rows
+        from netscope.pipeline.inline import InlineProcessor
+        from netscope.sinks.exports import write_csv, write_json
+        from netscope.sinks.jsonl import ExpiredFlowsSink
+
+        assert isinstance(processor, InlineProcessor)
+        cfg = self.cfg
+        table = processor.flows
+        totals = table.totals
+        rows: list[tuple[str, str]] = [
+            (
+                "Flows",
+                f"{table.active} active ({totals['created']} seen, {totals['expired']} expired, "
+                f"{totals['evicted']} evicted)",
+            )
+        ]
+        failure: NetScopeError | None = None
+        if isinstance(expired_sink, ExpiredFlowsSink):
+            try:
+                expired_sink.close()
+                rows.append(
+                    ("Expired flows", f"{expired_sink.writer.path} ({expired_sink.writer.lines} flows)")
+                )
+            except OutputError as exc:
+                failure = exc
+        if cfg.output.export_json is None and cfg.output.export_csv is None:
+            return rows, failure
+        records = records_from_rows(
+            table.keys, table.i64, table.f64 if table.deep else None, table.u8, table.live_rows()
+        )
+        for label, target, writer in (
+            ("JSON export", cfg.output.export_json, write_json),
+            ("CSV export", cfg.output.export_csv, write_csv),
+        ):
+            if target is None:
+                continue
+            try:
+                count = writer(target, records)
+                rows.append((label, f"{target} ({count} flows)"))
+            except OutputError as exc:
+                failure = failure or exc
+        return rows, failure
 
     def _announce_unsupported(self, seen: dict[int, int], announced: set[int]) -> None:
         """Report each unsupported link type once, the first time it appears."""
@@ -99,6 +189,3 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-__all__ = ["run", "NetScopeError"]

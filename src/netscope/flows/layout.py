@@ -14,18 +14,19 @@ K_B_LO = 3
 K_META = 4  # (a_port << 48) | (b_port << 32) | (proto << 8) | ip_version
 KEY_WIDTH = 5
 
-# i64: int64[rows, I64_WIDTH]
+# i64: int64[rows, I64_WIDTH] — scale mode allocates only the first I64_SCALE_WIDTH
 I_FIRST_NS = 0
 I_LAST_NS = 1
 I_PKTS_AB = 2
 I_PKTS_BA = 3
 I_BYTES_AB = 4
 I_BYTES_BA = 5
-I_RETRANS = 6
-I_OOO = 7
-I_RTT_SAMPLES = 8
-I_DELTA_BYTES = 9  # bytes since this flow was last reported in a top-N list
-I_DELTA_PKTS = 10
+I_DELTA_BYTES = 6  # bytes since this flow was last reported in a top-N list
+I_DELTA_PKTS = 7
+I64_SCALE_WIDTH = 8
+I_RETRANS = 8  # deep mode only from here on
+I_OOO = 9
+I_RTT_SAMPLES = 10
 I64_WIDTH = 11
 
 # f64: float64[rows, F64_WIDTH] — RTT in milliseconds (deep mode only)

@@ -134,11 +134,12 @@ def records_from_rows(
         version = meta & 0xFF
         proto = (meta >> 8) & 0xFF
         is_tcp = proto == 6
-        if f64_l is not None and iv[L.I_RTT_SAMPLES] > 0:
+        if f64_l is not None and len(iv) > L.I_RTT_SAMPLES and iv[L.I_RTT_SAMPLES] > 0:
             fv = f64_l[n]
             rtt = (fv[L.F_RTT_LAST], fv[L.F_RTT_MIN], fv[L.F_RTT_EWMA])
         else:
             rtt = (None, None, None)
+        deep = len(iv) > L.I_RTT_SAMPLES
         client = {L.CLIENT_A: "a", L.CLIENT_B: "b"}.get(bv[L.B_CLIENT]) if is_tcp else None
         out.append(
             FlowRecord(
@@ -155,12 +156,12 @@ def records_from_rows(
                 bytes_b_to_a=iv[L.I_BYTES_AB + 1],
                 tcp_state=L.TCP_STATE_NAMES[bv[L.B_STATE]] if is_tcp else None,
                 client=client,
-                retransmissions=iv[L.I_RETRANS],
-                out_of_order=iv[L.I_OOO],
+                retransmissions=iv[L.I_RETRANS] if deep else 0,
+                out_of_order=iv[L.I_OOO] if deep else 0,
                 rtt_last_ms=rtt[0],
                 rtt_min_ms=rtt[1],
                 rtt_ewma_ms=rtt[2],
-                rtt_samples=iv[L.I_RTT_SAMPLES] if f64_l is not None else None,
+                rtt_samples=iv[L.I_RTT_SAMPLES] if (f64_l is not None and deep and is_tcp) else None,
                 delta_bytes=iv[L.I_DELTA_BYTES],
                 delta_packets=iv[L.I_DELTA_PKTS],
             )

@@ -98,7 +98,7 @@ class FlowTable:
     def _alloc_rows(self, rows: int) -> None:
         deep = self.deep
         self.keys = np.zeros((rows, L.KEY_WIDTH), dtype=np.uint64)
-        self.i64 = np.zeros((rows, L.I64_WIDTH), dtype=np.int64)
+        self.i64 = np.zeros((rows, L.I64_WIDTH if deep else L.I64_SCALE_WIDTH), dtype=np.int64)
         self.u8 = np.zeros((rows, L.U8_WIDTH), dtype=np.uint8)
         self.f64 = np.zeros((rows if deep else 1, L.F64_WIDTH), dtype=np.float64)
         self.u32 = np.zeros((rows if deep else 1, L.U32_WIDTH), dtype=np.uint32)

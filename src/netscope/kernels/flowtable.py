@@ -232,7 +232,7 @@ def _remove_flow(  # type: ignore[no-untyped-def]
     if p[P_KEEP_EXPIRED]:
         k = g[G_EXPIRED_COUNT]
         exp_keys[k, :] = keys[row, :]
-        exp_i64[k, :] = i64[row, :]
+        exp_i64[k, : i64.shape[1]] = i64[row, :]
         if f64.shape[0] == keys.shape[0]:  # deep mode keeps RTT columns
             exp_f64[k, :] = f64[row, :]
         exp_u8[k, :] = u8[row, :]

@@ -1,0 +1,1 @@
+"""Processing pipelines: the inline (single-thread) processor, later sharded workers."""
