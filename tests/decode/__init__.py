@@ -1,0 +1,1 @@
+"""Tests of the readable per-packet decoder (netscope.decode) and display."""
