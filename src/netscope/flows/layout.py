@@ -110,11 +110,11 @@ G_LAST_TS = 12  # newest packet time seen
 G_TOTAL_RETRANS = 13
 G_TOTAL_OOO = 14
 G_EXPIRED_DROPPED = 15  # expired records not buffered because no sink wants them
-G_WIDTH = 16
+G_RTT_UNTRACKED = 16  # data segments not remembered for RTT: ring pool exhausted
+G_WIDTH = 17
 
 # observe() status codes
 ST_DONE = 0
 ST_TICK = 1  # packet i is at/after the next tick boundary: emit a tick, then resume
 ST_EXPIRED_FULL = 2  # drain the expired buffer, then resume at i
 ST_GROW_ROWS = 3  # unlimited table is full: grow rows, then resume at i
-ST_GROW_RINGS = 4  # RTT ring pool exhausted: grow it, then resume at i

@@ -19,7 +19,10 @@ from netscope.kernels import flowtable as K
 
 UNLIMITED_INITIAL_ROWS = 65536
 EXPIRED_BUFFER = 4096
-INITIAL_RING_SLOTS = 1024
+# RTT ring pool: one slot (RTT_RING outstanding segments) per flow direction with data in
+# flight. Bounded so a SYN flood cannot grow memory; np.zeros maps pages lazily, so an
+# unused pool costs nothing. Beyond it, segments go unsampled (counted).
+MAX_RING_SLOTS = 16384
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class FlowTable:
         self.p[K.P_OOO] = int(opts.out_of_order)
         self.p[K.P_TICK_AT_NS] = np.iinfo(np.int64).max
         self.p[K.P_KEEP_EXPIRED] = int(opts.keep_expired)
-        ring_slots = INITIAL_RING_SLOTS if opts.rtt else 1
+        ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * rows)) if opts.rtt else 1
         self._alloc_rings(ring_slots)
         self.exp_keys = np.zeros((EXPIRED_BUFFER if opts.keep_expired else 1, L.KEY_WIDTH), np.uint64)
         n_exp = self.exp_keys.shape[0]
@@ -140,19 +143,6 @@ class FlowTable:
         self._alloc_index(new)
         K.rebuild_index(self.keys, self.u8, self.idx_row, self.idx_tag)
 
-    def _grow_rings(self) -> None:
-        old = self.ring_seq.shape[0]
-        new = old * 2
-        for name in ("ring_seq", "ring_ts", "ring_meta"):
-            arr = getattr(self, name)
-            grown = np.zeros((new, arr.shape[1]), dtype=arr.dtype)
-            grown[:old] = arr
-            setattr(self, name, grown)
-        top = int(self.g[L.G_RING_FREE_TOP])
-        fresh = np.arange(new - 1, old - 1, -1, dtype=np.int32)
-        self.ring_free = np.concatenate([self.ring_free[:top], fresh, np.zeros(old - top, np.int32)])
-        self.g[L.G_RING_FREE_TOP] = top + (new - old)
-
     # ---- updates ----------------------------------------------------------
     def set_tick_at(self, ts_ns: int) -> None:
         """Make ``observe`` stop (status TICK) at the first packet at/after ``ts_ns``."""
@@ -187,8 +177,6 @@ class FlowTable:
                 self.drain_expired()
             elif status == L.ST_GROW_ROWS:
                 self._grow_rows()
-            elif status == L.ST_GROW_RINGS:
-                self._grow_rings()
             else:
                 if self.g[L.G_EXPIRED_COUNT]:
                     self.drain_expired()
@@ -257,4 +245,5 @@ class FlowTable:
             "evicted": int(g[L.G_TOTAL_EVICTED]),
             "retransmissions": int(g[L.G_TOTAL_RETRANS]),
             "out_of_order": int(g[L.G_TOTAL_OOO]),
+            "rtt_untracked": int(g[L.G_RTT_UNTRACKED]),
         }

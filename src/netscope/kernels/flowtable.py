@@ -41,6 +41,7 @@ from netscope.flows.layout import (
     G_LRU_TAIL,
     G_NEXT_EXPIRY_NS,
     G_RING_FREE_TOP,
+    G_RTT_UNTRACKED,
     G_TICK_BYTES,
     G_TICK_PKTS,
     G_TOTAL_CREATED,
@@ -75,7 +76,6 @@ from netscope.flows.layout import (
     SEQF_HAVE_END_AB,
     ST_DONE,
     ST_EXPIRED_FULL,
-    ST_GROW_RINGS,
     ST_GROW_ROWS,
     ST_TICK,
     TCP_STATE_CLOSED,
@@ -394,9 +394,6 @@ def observe(  # type: ignore[no-untyped-def]
                 evict = True
             else:
                 return i, ST_GROW_ROWS
-        if do_rtt and is_tcp and seglen > 0 and g[G_RING_FREE_TOP] == 0:
-            if row < 0 or links[row, L_RING_AB + d] < 0:
-                return i, ST_GROW_RINGS
 
         # ---- mutate ----
         g[G_TICK_BYTES] += wl
@@ -481,13 +478,16 @@ def observe(  # type: ignore[no-untyped-def]
                 new_data = True
             if new_data and do_rtt:
                 slot = links[row, L_RING_AB + d]
-                if slot < 0:
+                if slot < 0 and g[G_RING_FREE_TOP] == 0:
+                    # pool exhausted (e.g. a SYN flood): this segment gives no RTT sample
+                    g[G_RTT_UNTRACKED] += 1
+                elif slot < 0:
                     g[G_RING_FREE_TOP] -= 1
                     slot = ring_free[g[G_RING_FREE_TOP]]
                     links[row, L_RING_AB + d] = slot
                     ring_meta[slot, 0] = 0
                     ring_meta[slot, 1] = 0
-                n_out = ring_meta[slot, 1]
+                n_out = ring_meta[slot, 1] if slot >= 0 else RTT_RING
                 if n_out < RTT_RING:
                     pos = (ring_meta[slot, 0] + n_out) % RTT_RING
                     ring_seq[slot, pos] = seq_end
