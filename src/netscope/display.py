@@ -17,19 +17,24 @@ from netscope.decode.link import link_name
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _utc(ts_ns: int) -> datetime:
-    """Nanosecond timestamp → aware UTC datetime (microseconds, floor; pre-1970 works)."""
-    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
-
-
 def format_time(ts_ns: int) -> str:
-    """``HH:MM:SS.micro`` of the UTC time of day, as in the per-packet line."""
-    return _utc(ts_ns).strftime("%H:%M:%S.%f")
+    """``HH:MM:SS.micro`` of the UTC time of day, as in the per-packet line.
+
+    Plain integer arithmetic (floor division), so pre-1970 and absurd timestamps
+    from damaged files format too instead of raising.
+    """
+    seconds, micros = divmod(ts_ns // 1000, 1_000_000)
+    seconds %= 86_400
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}.{micros:06d}"
 
 
 def format_datetime(ts_ns: int) -> str:
     """``YYYY-MM-DD HH:MM:SS.micro UTC`` for the detail view."""
-    return _utc(ts_ns).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    try:
+        moment = _EPOCH + timedelta(microseconds=ts_ns // 1000)
+    except OverflowError:  # beyond year 1..9999: only possible from a damaged file
+        return f"{ts_ns} ns from the epoch (outside the calendar)"
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def _error_text(code: int) -> str:
