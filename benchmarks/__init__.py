@@ -1,0 +1,1 @@
+"""NetScope benchmarks: ``python -m benchmarks`` runs them all (see docs/performance.md)."""
