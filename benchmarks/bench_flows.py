@@ -152,7 +152,9 @@ def main() -> list[tuple[str, float, float]]:
     ]
     for name, ns, target in results:
         verdict = "PASS" if ns <= target else "FAIL"
-        print(f"{name:48s} {ns:7.1f} ns/pkt {1e3 / ns:7.1f} Mpps  target <= {target:g} ns  {verdict}")
+        print(
+            f"{name:48s} {ns:7.1f} ns/pkt {1e3 / ns:7.1f} Mpps  target <= {target:g} ns  {verdict}"
+        )
     return results
 
 

@@ -72,8 +72,8 @@ def analyze(
     ``keep_expired`` collects flows removed by ``timeout_secs``/``max_flows``.
     """
     from netscope import engine
-    from netscope.pipeline.inline import InlineProcessor
     from netscope.flows.table import ExpiredBatch
+    from netscope.pipeline.inline import InlineProcessor
 
     engine.warm_up(announce=False)
     options = FlowOptions(max_flows, timeout_secs, rtt, retrans, out_of_order, keep_expired)

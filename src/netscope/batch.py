@@ -45,7 +45,7 @@ class PacketBatch:
     def packet_bytes(self, i: int) -> memoryview:
         """Zero-copy view of packet ``i`` (valid while the batch's buffer is)."""
         start = int(self.offsets[i])
-        return memoryview(self.buf)[start : start + int(self.caplens[i])]
+        return memoryview(self.buf.data)[start : start + int(self.caplens[i])]
 
     def sliced(self, count: int) -> PacketBatch:
         """The first ``count`` packets of this batch (views, no copies)."""

@@ -80,9 +80,7 @@ def _warm_records() -> None:
     i64 = np.zeros(1, dtype=np.int64)
     i32 = np.zeros(1, dtype=np.int32)
     scan_pcap(buf, 0, 0, False, 1000, False, 65535, 1, i64, i32, i32, i64)
-    scan_pcapng(
-        buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32
-    )
+    scan_pcapng(buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32)
 
 
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:

@@ -149,7 +149,10 @@ class OfflineRun:
             try:
                 expired_sink.close()
                 rows.append(
-                    ("Expired flows", f"{expired_sink.writer.path} ({expired_sink.writer.lines} flows)")
+                    (
+                        "Expired flows",
+                        f"{expired_sink.writer.path} ({expired_sink.writer.lines} flows)",
+                    )
                 )
             except OutputError as exc:
                 failure = exc
@@ -177,8 +180,7 @@ class OfflineRun:
             if linktype not in announced:
                 announced.add(linktype)
                 print(
-                    f"warning: Datalink: Unsupported({linktype}): packets are counted, "
-                    "not decoded",
+                    f"warning: Datalink: Unsupported({linktype}): packets are counted, not decoded",
                     file=self.err,
                 )
 

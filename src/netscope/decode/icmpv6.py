@@ -66,6 +66,10 @@ ROUTER_ADVERT = Header(
         Field("router_lifetime", "H", dec, "router lifetime"),
     ],
 )
+MLDV2_REPORT = Header(
+    "MLDv2 report",
+    [Field("reserved", "H", hex_width(4)), Field("records", "H", dec, "address records")],
+)
 TARGET_TYPES = (135, 136, 137)  # target address at bytes 8..24
 
 
@@ -89,6 +93,7 @@ ICMPV6 = IcmpFamily(
         4: PARAMETER,
         134: ROUTER_ADVERT,
         136: NEIGHBOR_ADVERT,
+        143: MLDV2_REPORT,
     },
     error_types=frozenset({1, 2, 3, 4}),
     quoted_ethertype=ETH_IPV6,

@@ -16,10 +16,27 @@ from netscope.flows import layout as L
 PROTO_NAMES = {6: "tcp", 17: "udp"}
 
 FLOW_FIELDS = (
-    "protocol", "endpoint_a", "endpoint_b", "first_seen", "last_seen", "duration_secs",
-    "packets_a_to_b", "packets_b_to_a", "bytes_a_to_b", "bytes_b_to_a", "packets_total",
-    "bytes_total", "avg_bps", "tcp_state", "client", "retransmissions", "out_of_order",
-    "rtt_last_ms", "rtt_min_ms", "rtt_ewma_ms", "rtt_samples",
+    "protocol",
+    "endpoint_a",
+    "endpoint_b",
+    "first_seen",
+    "last_seen",
+    "duration_secs",
+    "packets_a_to_b",
+    "packets_b_to_a",
+    "bytes_a_to_b",
+    "bytes_b_to_a",
+    "packets_total",
+    "bytes_total",
+    "avg_bps",
+    "tcp_state",
+    "client",
+    "retransmissions",
+    "out_of_order",
+    "rtt_last_ms",
+    "rtt_min_ms",
+    "rtt_ewma_ms",
+    "rtt_samples",
 )
 
 
@@ -161,7 +178,9 @@ def records_from_rows(
                 rtt_last_ms=rtt[0],
                 rtt_min_ms=rtt[1],
                 rtt_ewma_ms=rtt[2],
-                rtt_samples=iv[L.I_RTT_SAMPLES] if (f64_l is not None and deep and is_tcp) else None,
+                rtt_samples=iv[L.I_RTT_SAMPLES]
+                if (f64_l is not None and deep and is_tcp)
+                else None,
                 delta_bytes=iv[L.I_DELTA_BYTES],
                 delta_packets=iv[L.I_DELTA_PKTS],
             )

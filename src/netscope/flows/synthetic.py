@@ -44,10 +44,13 @@ def run_synthetic(n: int) -> SyntheticResult:
     from netscope.flows.table import FlowOptions, FlowTable
 
     # compile the insertion kernel outside the timed region
-    FlowTable(FlowOptions(max_flows=16, rtt=False, retrans=False, out_of_order=False)).insert_synthetic(1)
+    FlowTable(
+        FlowOptions(max_flows=16, rtt=False, retrans=False, out_of_order=False)
+    ).insert_synthetic(1)
     start = time.perf_counter()
-    table = FlowTable(FlowOptions(max_flows=n, timeout_secs=0, rtt=False, retrans=False,
-                                  out_of_order=False))
+    table = FlowTable(
+        FlowOptions(max_flows=n, timeout_secs=0, rtt=False, retrans=False, out_of_order=False)
+    )
     inserted = table.insert_synthetic(n)
     elapsed = time.perf_counter() - start
     return SyntheticResult(inserted, elapsed, rss_mb())

@@ -89,7 +89,9 @@ class FlowTable:
         self.p[K.P_KEEP_EXPIRED] = int(opts.keep_expired)
         ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * rows)) if opts.rtt else 1
         self._alloc_rings(ring_slots)
-        self.exp_keys = np.zeros((EXPIRED_BUFFER if opts.keep_expired else 1, L.KEY_WIDTH), np.uint64)
+        self.exp_keys = np.zeros(
+            (EXPIRED_BUFFER if opts.keep_expired else 1, L.KEY_WIDTH), np.uint64
+        )
         n_exp = self.exp_keys.shape[0]
         self.exp_i64 = np.zeros((n_exp, L.I64_WIDTH), dtype=np.int64)
         self.exp_f64 = np.zeros((n_exp, L.F64_WIDTH), dtype=np.float64)
@@ -127,7 +129,12 @@ class FlowTable:
     def _grow_rows(self) -> None:
         old = self.capacity
         new = old * 2
-        arrays = {"keys": self.keys, "i64": self.i64, "u8": self.u8, "links": self.links}
+        arrays: dict[str, np.ndarray] = {
+            "keys": self.keys,
+            "i64": self.i64,
+            "u8": self.u8,
+            "links": self.links,
+        }
         if self.deep:
             arrays.update(f64=self.f64, u32=self.u32)
         for name, arr in arrays.items():
@@ -164,14 +171,44 @@ class FlowTable:
         i = start
         while True:
             i, status = K.observe(
-                i, count, ts_ns, wirelens,
-                cols.err, cols.l3, cols.src_hi, cols.src_lo, cols.dst_hi, cols.dst_lo,
-                cols.proto, cols.l4_off, cols.sport, cols.dport, cols.tcp_flags, cols.seq,
-                cols.ack, cols.payload_len,
-                self.keys, self.i64, self.f64, self.u32, self.u8, self.links,
-                self.idx_row, self.idx_tag, self.free_rows, self.g, self.p,
-                self.ring_seq, self.ring_ts, self.ring_meta, self.ring_free,
-                self.exp_keys, self.exp_i64, self.exp_f64, self.exp_u8, self.exp_reason,
+                i,
+                count,
+                ts_ns,
+                wirelens,
+                cols.err,
+                cols.l3,
+                cols.src_hi,
+                cols.src_lo,
+                cols.dst_hi,
+                cols.dst_lo,
+                cols.proto,
+                cols.l4_off,
+                cols.sport,
+                cols.dport,
+                cols.tcp_flags,
+                cols.seq,
+                cols.ack,
+                cols.payload_len,
+                self.keys,
+                self.i64,
+                self.f64,
+                self.u32,
+                self.u8,
+                self.links,
+                self.idx_row,
+                self.idx_tag,
+                self.free_rows,
+                self.g,
+                self.p,
+                self.ring_seq,
+                self.ring_ts,
+                self.ring_meta,
+                self.ring_free,
+                self.exp_keys,
+                self.exp_i64,
+                self.exp_f64,
+                self.exp_u8,
+                self.exp_reason,
             )
             if status == L.ST_EXPIRED_FULL:
                 self.drain_expired()
@@ -186,9 +223,24 @@ class FlowTable:
         """Run the inactivity sweep at ``now_ns`` (live capture between packets)."""
         while True:
             status = K.expire_all(
-                now_ns, self.keys, self.i64, self.f64, self.u8, self.links, self.idx_row,
-                self.idx_tag, self.free_rows, self.g, self.p, self.ring_meta, self.ring_free,
-                self.exp_keys, self.exp_i64, self.exp_f64, self.exp_u8, self.exp_reason,
+                now_ns,
+                self.keys,
+                self.i64,
+                self.f64,
+                self.u8,
+                self.links,
+                self.idx_row,
+                self.idx_tag,
+                self.free_rows,
+                self.g,
+                self.p,
+                self.ring_meta,
+                self.ring_free,
+                self.exp_keys,
+                self.exp_i64,
+                self.exp_f64,
+                self.exp_u8,
+                self.exp_reason,
             )
             self.drain_expired()
             if status != L.ST_EXPIRED_FULL:
@@ -199,8 +251,12 @@ class FlowTable:
         if n and self.on_expired is not None:
             self.on_expired(
                 ExpiredBatch(
-                    self.exp_keys[:n], self.exp_i64[:n], self.exp_f64[:n] if self.deep else None,
-                    self.exp_u8[:n], self.exp_reason[:n], n,
+                    self.exp_keys[:n],
+                    self.exp_i64[:n],
+                    self.exp_f64[:n] if self.deep else None,
+                    self.exp_u8[:n],
+                    self.exp_reason[:n],
+                    n,
                 )
             )
         self.g[L.G_EXPIRED_COUNT] = 0
@@ -231,8 +287,16 @@ class FlowTable:
     def insert_synthetic(self, n: int, seed: int = 1) -> int:
         return int(
             K.insert_synthetic(
-                n, seed, self.keys, self.i64, self.u8, self.links, self.idx_row, self.idx_tag,
-                self.free_rows, self.g,
+                n,
+                seed,
+                self.keys,
+                self.i64,
+                self.u8,
+                self.links,
+                self.idx_row,
+                self.idx_tag,
+                self.free_rows,
+                self.g,
             )
         )
 

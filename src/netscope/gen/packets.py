@@ -8,7 +8,8 @@ only for rare packets (handshakes, DNS, TLS) and as the reference its tests comp
 
 Conventions:
 
-* IP addresses are strings (``"10.0.0.1"``, ``"2001:db8::1"``) or :mod:`ipaddress` objects.
+* IP addresses are strings (``"10.0.0.1"``, ``"2001:db8::1"``), :mod:`ipaddress` objects or
+  packed 4/16-byte ``bytes``.
 * MAC addresses are ``"02:00:00:00:00:01"`` strings or 6 raw bytes.
 * L4 builders take the IP addresses because TCP, UDP and ICMPv6 checksums cover a pseudo-header;
   the IP version is taken from the address type.
@@ -58,7 +59,7 @@ __all__ = [
     "udp",
 ]
 
-IPAddr = str | ipaddress.IPv4Address | ipaddress.IPv6Address
+IPAddr = str | bytes | ipaddress.IPv4Address | ipaddress.IPv6Address
 MacAddr = str | bytes
 
 # Address-family values used in the 4-byte NULL/LOOP link header. IPv6 has no single value:
@@ -108,7 +109,11 @@ def checksum(data: bytes, initial: int = 0) -> int:
 
 
 def ip_bytes(addr: IPAddr) -> bytes:
-    """Packed network-order bytes of an IPv4 or IPv6 address."""
+    """Packed network-order bytes of an IPv4 or IPv6 address (packed bytes pass through)."""
+    if isinstance(addr, bytes):
+        if len(addr) not in (4, 16):
+            raise ValueError(f"packed IP address must be 4 or 16 bytes, got {len(addr)}")
+        return addr
     if isinstance(addr, str):
         addr = ipaddress.ip_address(addr)
     return addr.packed

@@ -161,8 +161,14 @@ def _index_insert(idx_row, idx_tag, mask, tag, row):  # type: ignore[no-untyped-
 def _index_delete(keys, idx_row, idx_tag, mask, row):  # type: ignore[no-untyped-def]
     """Remove ``row`` from the index with backward-shift deletion (no tombstones)."""
     tag = np.uint32(
-        flow_hash(keys[row, K_A_HI], keys[row, K_A_LO], keys[row, K_B_HI], keys[row, K_B_LO],
-                  keys[row, K_META]) & np.uint64(0xFFFFFFFF)
+        flow_hash(
+            keys[row, K_A_HI],
+            keys[row, K_A_LO],
+            keys[row, K_B_HI],
+            keys[row, K_B_LO],
+            keys[row, K_META],
+        )
+        & np.uint64(0xFFFFFFFF)
     )
     slot = np.int64(tag) & mask
     while idx_row[slot] != row:
@@ -225,8 +231,26 @@ def _release_ring(links, ring_meta, ring_free, g, row, d):  # type: ignore[no-un
 
 @inline_helper
 def _remove_flow(  # type: ignore[no-untyped-def]
-    keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
-    ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason, row, reason,
+    keys,
+    i64,
+    f64,
+    u8,
+    links,
+    idx_row,
+    idx_tag,
+    mask,
+    free_rows,
+    g,
+    p,
+    ring_meta,
+    ring_free,
+    exp_keys,
+    exp_i64,
+    exp_f64,
+    exp_u8,
+    exp_reason,
+    row,
+    reason,
 ):
     """Emit ``row`` to the expired buffer (if wanted) and recycle it."""
     if p[P_KEEP_EXPIRED]:
@@ -265,7 +289,9 @@ def _rtt_sample(f64, i64, row, rtt_ms):  # type: ignore[no-untyped-def]
     else:
         if rtt_ms < f64[row, F_RTT_MIN]:
             f64[row, F_RTT_MIN] = rtt_ms
-        f64[row, F_RTT_EWMA] = (1.0 - RTT_EWMA_ALPHA) * f64[row, F_RTT_EWMA] + RTT_EWMA_ALPHA * rtt_ms
+        f64[row, F_RTT_EWMA] = (1.0 - RTT_EWMA_ALPHA) * f64[
+            row, F_RTT_EWMA
+        ] + RTT_EWMA_ALPHA * rtt_ms
     i64[row, I_RTT_SAMPLES] = n + 1
 
 
@@ -311,12 +337,44 @@ def _tcp_state(u8, row, d, flags):  # type: ignore[no-untyped-def]
 
 @kernel
 def observe(  # type: ignore[no-untyped-def]
-    start, count, ts_ns, wirelens,
-    err, l3, src_hi, src_lo, dst_hi, dst_lo, proto, l4_off, sport, dport,
-    tcp_flags, seq, ack, payload_len,
-    keys, i64, f64, u32, u8, links, idx_row, idx_tag, free_rows, g, p,
-    ring_seq, ring_ts, ring_meta, ring_free,
-    exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+    start,
+    count,
+    ts_ns,
+    wirelens,
+    err,
+    l3,
+    src_hi,
+    src_lo,
+    dst_hi,
+    dst_lo,
+    proto,
+    l4_off,
+    sport,
+    dport,
+    tcp_flags,
+    seq,
+    ack,
+    payload_len,
+    keys,
+    i64,
+    f64,
+    u32,
+    u8,
+    links,
+    idx_row,
+    idx_tag,
+    free_rows,
+    g,
+    p,
+    ring_seq,
+    ring_ts,
+    ring_meta,
+    ring_free,
+    exp_keys,
+    exp_i64,
+    exp_f64,
+    exp_u8,
+    exp_reason,
 ):
     """Fold packets ``[start, count)`` into the flow table. Returns ``(i, status)``."""
     mask = np.int64(idx_row.shape[0] - 1)
@@ -338,15 +396,36 @@ def observe(  # type: ignore[no-untyped-def]
                     break
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
                     return i, ST_EXPIRED_FULL
-                _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
-                             ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8,
-                             exp_reason, head, REASON_TIMEOUT)
+                _remove_flow(
+                    keys,
+                    i64,
+                    f64,
+                    u8,
+                    links,
+                    idx_row,
+                    idx_tag,
+                    mask,
+                    free_rows,
+                    g,
+                    p,
+                    ring_meta,
+                    ring_free,
+                    exp_keys,
+                    exp_i64,
+                    exp_f64,
+                    exp_u8,
+                    exp_reason,
+                    head,
+                    REASON_TIMEOUT,
+                )
             g[G_NEXT_EXPIRY_NS] = ts + SWEEP_EVERY_NS
 
         wl = np.int64(wirelens[i])
         pr = proto[i]
         trackable = (
-            err[i] == ERR_OK and l3[i] != 0 and l4_off[i] >= 0
+            err[i] == ERR_OK
+            and l3[i] != 0
+            and l4_off[i] >= 0
             and (pr == IPPROTO_TCP or pr == IPPROTO_UDP)
         )
         if not trackable:
@@ -371,7 +450,12 @@ def observe(  # type: ignore[no-untyped-def]
             d = 1
             k0, k1, k2, k3 = dhi, dlo, shi, slo
             pa, pb = dp, sp
-        k4 = (pa << np.uint64(48)) | (pb << np.uint64(32)) | (np.uint64(pr) << np.uint64(8)) | np.uint64(l3[i])
+        k4 = (
+            (pa << np.uint64(48))
+            | (pb << np.uint64(32))
+            | (np.uint64(pr) << np.uint64(8))
+            | np.uint64(l3[i])
+        )
         h = flow_hash(k0, k1, k2, k3, k4)
         tag = np.uint32(h & np.uint64(0xFFFFFFFF))
         row = _find(keys, idx_row, idx_tag, mask, tag, k0, k1, k2, k3, k4)
@@ -402,9 +486,28 @@ def observe(  # type: ignore[no-untyped-def]
             g[G_LAST_TS] = ts
         if row < 0:
             if evict:
-                _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
-                             ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8,
-                             exp_reason, g[G_LRU_HEAD], REASON_EVICTED)
+                _remove_flow(
+                    keys,
+                    i64,
+                    f64,
+                    u8,
+                    links,
+                    idx_row,
+                    idx_tag,
+                    mask,
+                    free_rows,
+                    g,
+                    p,
+                    ring_meta,
+                    ring_free,
+                    exp_keys,
+                    exp_i64,
+                    exp_f64,
+                    exp_u8,
+                    exp_reason,
+                    g[G_LRU_HEAD],
+                    REASON_EVICTED,
+                )
             g[G_FREE_TOP] -= 1
             row = free_rows[g[G_FREE_TOP]]
             keys[row, K_A_HI] = k0
@@ -522,8 +625,24 @@ def observe(  # type: ignore[no-untyped-def]
 
 @kernel
 def expire_all(  # type: ignore[no-untyped-def]
-    now_ns, keys, i64, f64, u8, links, idx_row, idx_tag, free_rows, g, p,
-    ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+    now_ns,
+    keys,
+    i64,
+    f64,
+    u8,
+    links,
+    idx_row,
+    idx_tag,
+    free_rows,
+    g,
+    p,
+    ring_meta,
+    ring_free,
+    exp_keys,
+    exp_i64,
+    exp_f64,
+    exp_u8,
+    exp_reason,
 ):
     """Inactivity sweep at ``now_ns`` outside ``observe`` (live idle ticks). Returns status."""
     mask = np.int64(idx_row.shape[0] - 1)
@@ -536,9 +655,28 @@ def expire_all(  # type: ignore[no-untyped-def]
             break
         if p[P_KEEP_EXPIRED] and g[G_EXPIRED_COUNT] >= exp_reason.shape[0]:
             return ST_EXPIRED_FULL
-        _remove_flow(keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
-                     ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
-                     head, REASON_TIMEOUT)
+        _remove_flow(
+            keys,
+            i64,
+            f64,
+            u8,
+            links,
+            idx_row,
+            idx_tag,
+            mask,
+            free_rows,
+            g,
+            p,
+            ring_meta,
+            ring_free,
+            exp_keys,
+            exp_i64,
+            exp_f64,
+            exp_u8,
+            exp_reason,
+            head,
+            REASON_TIMEOUT,
+        )
     return ST_DONE
 
 
@@ -548,8 +686,13 @@ def rebuild_index(keys, u8, idx_row, idx_tag):  # type: ignore[no-untyped-def]
     mask = np.int64(idx_row.shape[0] - 1)
     for row in range(keys.shape[0]):
         if u8[row, B_LIVE]:
-            h = flow_hash(keys[row, K_A_HI], keys[row, K_A_LO], keys[row, K_B_HI],
-                          keys[row, K_B_LO], keys[row, K_META])
+            h = flow_hash(
+                keys[row, K_A_HI],
+                keys[row, K_A_LO],
+                keys[row, K_B_HI],
+                keys[row, K_B_LO],
+                keys[row, K_META],
+            )
             _index_insert(idx_row, idx_tag, mask, np.uint32(h & np.uint64(0xFFFFFFFF)), row)
 
 
@@ -590,7 +733,16 @@ def select_top(i64, u8, n, out_rows):  # type: ignore[no-untyped-def]
 
 @kernel
 def insert_synthetic(  # type: ignore[no-untyped-def]
-    n, seed, keys, i64, u8, links, idx_row, idx_tag, free_rows, g,
+    n,
+    seed,
+    keys,
+    i64,
+    u8,
+    links,
+    idx_row,
+    idx_tag,
+    free_rows,
+    g,
 ):
     """Insert ``n`` distinct synthetic IPv4 UDP flows (scale-mode benchmark)."""
     mask = np.int64(idx_row.shape[0] - 1)
@@ -598,7 +750,12 @@ def insert_synthetic(  # type: ignore[no-untyped-def]
         x = np.uint64(k) + np.uint64(seed) * _GOLD
         a = np.uint64(0x0A000000) | (x & np.uint64(0xFFFFFF))
         b = np.uint64(0xC0A80000) | ((x >> np.uint64(24)) & np.uint64(0xFFFF))
-        meta = (np.uint64(1024 + (k % 50000)) << np.uint64(48)) | (np.uint64(53) << np.uint64(32)) | (np.uint64(IPPROTO_UDP) << np.uint64(8)) | np.uint64(4)
+        meta = (
+            (np.uint64(1024 + (k % 50000)) << np.uint64(48))
+            | (np.uint64(53) << np.uint64(32))
+            | (np.uint64(IPPROTO_UDP) << np.uint64(8))
+            | np.uint64(4)
+        )
         h = flow_hash(np.uint64(0), a, np.uint64(0), b, meta)
         tag = np.uint32(h & np.uint64(0xFFFFFFFF))
         row = _find(keys, idx_row, idx_tag, mask, tag, np.uint64(0), a, np.uint64(0), b, meta)

@@ -27,8 +27,18 @@ PCAPNG_OPB = 2
 
 @kernel
 def scan_pcap(  # type: ignore[no-untyped-def]
-    buf, pos, end, big_endian, frac_to_ns, old_length_order, max_caplen, max_packets,
-    offsets, caplens, wirelens, ts_ns,
+    buf,
+    pos,
+    end,
+    big_endian,
+    frac_to_ns,
+    old_length_order,
+    max_caplen,
+    max_packets,
+    offsets,
+    caplens,
+    wirelens,
+    ts_ns,
 ):
     """Scan classic-pcap records in ``buf[pos:end]``.
 
@@ -73,10 +83,23 @@ def _units_to_ns(ts, units):  # type: ignore[no-untyped-def]
 
 @kernel
 def scan_pcapng(  # type: ignore[no-untyped-def]
-    buf, pos, end, big_endian, max_block,
-    if_linktype, if_snaplen, if_units, if_offset_ns, n_ifaces,
-    max_packets, state,
-    offsets, caplens, wirelens, ts_ns, linktypes,
+    buf,
+    pos,
+    end,
+    big_endian,
+    max_block,
+    if_linktype,
+    if_snaplen,
+    if_units,
+    if_offset_ns,
+    n_ifaces,
+    max_packets,
+    state,
+    offsets,
+    caplens,
+    wirelens,
+    ts_ns,
+    linktypes,
 ):
     """Scan pcapng packet blocks (EPB, SPB, obsolete PB) in ``buf[pos:end]``.
 

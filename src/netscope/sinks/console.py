@@ -33,8 +33,13 @@ class PacketPrinter:
             if self._detailed:
                 lines.append(
                     format_detail(
-                        index, ts_ns, linktype, int(batch.caplens[i]), int(batch.wirelens[i]),
-                        pkt, data,
+                        index,
+                        ts_ns,
+                        linktype,
+                        int(batch.caplens[i]),
+                        int(batch.wirelens[i]),
+                        pkt,
+                        data,
                     )
                 )
             else:

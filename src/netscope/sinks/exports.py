@@ -15,10 +15,28 @@ from netscope.flows.records import FlowRecord
 from netscope.sinks.atomic import atomic_text_file
 
 CSV_COLUMNS = (
-    "protocol", "endpoint_a_ip", "endpoint_a_port", "endpoint_b_ip", "endpoint_b_port",
-    "first_seen", "last_seen", "duration_secs", "packets_a_to_b", "packets_b_to_a",
-    "bytes_a_to_b", "bytes_b_to_a", "packets_total", "bytes_total", "avg_bps", "tcp_state",
-    "client", "retransmissions", "out_of_order", "rtt_last_ms", "rtt_min_ms", "rtt_ewma_ms",
+    "protocol",
+    "endpoint_a_ip",
+    "endpoint_a_port",
+    "endpoint_b_ip",
+    "endpoint_b_port",
+    "first_seen",
+    "last_seen",
+    "duration_secs",
+    "packets_a_to_b",
+    "packets_b_to_a",
+    "bytes_a_to_b",
+    "bytes_b_to_a",
+    "packets_total",
+    "bytes_total",
+    "avg_bps",
+    "tcp_state",
+    "client",
+    "retransmissions",
+    "out_of_order",
+    "rtt_last_ms",
+    "rtt_min_ms",
+    "rtt_ewma_ms",
     "rtt_samples",
 )
 

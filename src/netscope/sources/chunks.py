@@ -8,7 +8,7 @@ asked for the next batch.
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -49,9 +49,9 @@ class ChunkBuffer:
         self.bytes_consumed_before += self.pos
         self.pos, self.end = 0, rest
         got_any = False
-        view = memoryview(self.buf)  # type: ignore[arg-type]
+        view = memoryview(self.buf.data)
         while self.end < self.buf.shape[0]:
-            got = self._file.readinto(view[self.end :])
+            got = cast(Any, self._file).readinto(view[self.end :])
             if not got:
                 self.eof = True
                 break

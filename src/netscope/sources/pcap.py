@@ -54,9 +54,9 @@ class PcapHeader:
 def is_pcap_magic(first4: bytes) -> bool:
     if len(first4) < 4:
         return False
-    return struct.unpack("<I", first4)[0] in (MAGIC_US, MAGIC_NS) or struct.unpack(
-        ">I", first4
-    )[0] in (MAGIC_US, MAGIC_NS)
+    return struct.unpack("<I", first4)[0] in (MAGIC_US, MAGIC_NS) or struct.unpack(">I", first4)[
+        0
+    ] in (MAGIC_US, MAGIC_NS)
 
 
 class PcapReader:
@@ -95,13 +95,25 @@ class PcapReader:
         index = 1
         while True:
             n, pos, status = scan_pcap(
-                chunks.buf, chunks.pos, chunks.end, self.header.big_endian, frac_to_ns,
-                self.header.version_minor < 3, self._caplen_limit, cap, offsets, caplens, wirelens, ts_ns,
+                chunks.buf,
+                chunks.pos,
+                chunks.end,
+                self.header.big_endian,
+                frac_to_ns,
+                self.header.version_minor < 3,
+                self._caplen_limit,
+                cap,
+                offsets,
+                caplens,
+                wirelens,
+                ts_ns,
             )
             chunks.pos = pos
             if n:
                 self.report.packets_read += n
-                yield PacketBatch(chunks.buf, offsets, caplens, wirelens, ts_ns, linktypes, n, index)
+                yield PacketBatch(
+                    chunks.buf, offsets, caplens, wirelens, ts_ns, linktypes, n, index
+                )
                 index += n
             if status == BATCH_FULL:
                 continue
@@ -112,7 +124,7 @@ class PcapReader:
             need = RECORD_HEADER_LEN
             if chunks.available >= RECORD_HEADER_LEN:
                 order = ">I" if self.header.big_endian else "<I"
-                incl, orig = struct.unpack_from(order[0] + "II", chunks.buf, chunks.pos + 8)
+                incl, orig = struct.unpack_from(order[0] + "II", chunks.buf.data, chunks.pos + 8)
                 if self.header.version_minor < 3:
                     incl = min(incl, orig)
                 need = RECORD_HEADER_LEN + incl

@@ -92,7 +92,7 @@ class PcapngReader:
 
     def _starts_with_shb(self) -> bool:
         c = self._chunks
-        return bool(struct.unpack_from("<I", c.buf, c.pos)[0] == SHB)
+        return bool(struct.unpack_from("<I", c.buf.data, c.pos)[0] == SHB)
 
     def batches(self) -> Iterator[PacketBatch]:
         from netscope.kernels.records import BATCH_FULL, CORRUPT, NEED_MORE, scan_pcapng
@@ -109,24 +109,36 @@ class PcapngReader:
         index = 1
         while True:
             n, pos, status = scan_pcapng(
-                chunks.buf, chunks.pos, chunks.end, self.big_endian, MAX_BLOCK_BYTES,
-                *tables, len(self.interfaces), cap, state,
-                offsets, caplens, wirelens, ts_ns, linktypes,
+                chunks.buf,
+                chunks.pos,
+                chunks.end,
+                self.big_endian,
+                MAX_BLOCK_BYTES,
+                *tables,
+                len(self.interfaces),
+                cap,
+                state,
+                offsets,
+                caplens,
+                wirelens,
+                ts_ns,
+                linktypes,
             )
             chunks.pos = pos
             if n:
                 self.report.packets_read += n
-                yield PacketBatch(chunks.buf, offsets, caplens, wirelens, ts_ns, linktypes, n, index)
+                yield PacketBatch(
+                    chunks.buf, offsets, caplens, wirelens, ts_ns, linktypes, n, index
+                )
                 index += n
             if status == BATCH_FULL:
                 continue
-            if status == CORRUPT:
-                # An SHB can legitimately fail the length sanity check before we know
-                # its byte order; otherwise this block is corrupt.
-                if not (chunks.available >= 12 and self._starts_with_shb()):
-                    self._stop(pos, "corrupt block")
-                    return
-            if status == NEED_MORE or status == CORRUPT:
+            # An SHB can legitimately fail the length sanity check before we know
+            # its byte order; otherwise this block is corrupt.
+            if status == CORRUPT and not (chunks.available >= 12 and self._starts_with_shb()):
+                self._stop(pos, "corrupt block")
+                return
+            if status in (NEED_MORE, CORRUPT):
                 need = self._block_length_needed()
                 if need is None:
                     self._stop(pos, "corrupt block")
@@ -154,7 +166,7 @@ class PcapngReader:
                 return None
         else:
             order = ">" if self.big_endian else "<"
-        (length,) = struct.unpack_from(order + "I", c.buf, c.pos + 4)
+        (length,) = struct.unpack_from(order + "I", c.buf.data, c.pos + 4)
         if length < 12 or length % 4 or length > MAX_BLOCK_BYTES:
             return None
         return int(length)
