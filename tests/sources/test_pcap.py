@@ -8,6 +8,7 @@ writer the other tests rely on and the reader agree.
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from collections.abc import Callable, Sequence
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netscope.errors import CaptureError
 from netscope.sources import open_capture_file
@@ -344,3 +347,53 @@ def test_batch_fields_are_consistent(tmp_path: Path) -> None:
     finally:
         reader.close()
     assert k == len(recs)
+
+
+# ------------------------------------------------------------------ fuzzing
+
+
+def _drain(path: Path, **kwargs: Any) -> int:
+    """Packets read from ``path``; CaptureError (unreadable) counts as -1. Anything else
+    raised is a reader bug."""
+    try:
+        reader = open_capture_file(path, **kwargs)
+    except CaptureError:
+        return -1
+    n = 0
+    try:
+        for batch in reader.batches():
+            assert batch.count > 0
+            ends = batch.offsets[: batch.count] + batch.caplens[: batch.count]
+            assert int(ends.max()) <= batch.buf.shape[0]
+            assert (batch.caplens[: batch.count] >= 0).all()
+            n += batch.count
+    finally:
+        reader.close()
+    return n
+
+
+@settings(
+    max_examples=int(os.environ.get("NETSCOPE_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    cut=st.integers(0, 10_000),
+    chunk_bytes=st.sampled_from([64, 256, 1 << 20]),
+)
+def test_mutated_pcap_never_crashes(
+    tmp_path: Path,
+    with_timeout: Callable[..., Any],
+    flips: list[tuple[int, int]],
+    cut: int,
+    chunk_bytes: int,
+) -> None:
+    """Random byte changes and cuts: the reader delivers packets or reports the file, and
+    never raises anything but CaptureError, never reads outside its buffer."""
+    image = bytearray(pcap_file_bytes(sample_records(30, seed=1, max_len=150)))
+    for pos, value in flips:
+        image[pos % len(image)] = value
+    path = write(tmp_path, bytes(image[: max(cut, 0) or len(image)]), "fuzz.pcap")
+    read = with_timeout(lambda: _drain(path, chunk_bytes=chunk_bytes, batch_packets=7), 30)
+    assert read <= 30 + 10_000 // 16

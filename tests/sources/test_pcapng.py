@@ -7,6 +7,7 @@ several sections) is built here with ``struct`` so each test says exactly which 
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 from collections.abc import Callable, Sequence
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netscope.errors import CaptureError
 from netscope.sources import open_capture_file
@@ -324,3 +327,86 @@ def test_huge_block_length_is_corruption_not_allocation(
     res = capture_reader(write(tmp_path, image))
     assert [p.data for p in res.packets] == [b"a" * 40]
     assert res.report.truncated
+
+
+def test_interface_described_after_packets(
+    tmp_path: Path, capture_reader: Callable[..., Any]
+) -> None:
+    """An IDB may appear anywhere in its section: packets after it can use the new interface,
+    and the earlier interface keeps its own settings."""
+    image = shb() + idb(1, options=option(9, b"\x09") + end_of_options()) + epb(0, 10, b"a" * 30)
+    image += idb(113) + epb(1, 20, b"b" * 30) + epb(0, 30, b"c" * 30)
+    res = capture_reader(write(tmp_path, image), batch_packets=2)
+    assert [(p.data[:1], p.linktype, p.ts_ns) for p in res.packets] == [
+        (b"a", 1, 10), (b"b", 113, 20_000), (b"c", 1, 30)
+    ]  # fmt: skip
+    assert res.report.link_types == {1, 113}
+    assert not res.report.truncated
+
+
+@pytest.mark.parametrize("cut", [8, 16, 20], ids=lambda c: f"cut{c}")
+def test_truncated_inside_interface_block(
+    tmp_path: Path, capture_reader: Callable[..., Any], cut: int
+) -> None:
+    image = shb() + idb(1, options=option(9, b"\x09") + end_of_options())[:cut]
+    res = capture_reader(write(tmp_path, image))
+    assert res.packets == []
+    assert res.report.truncated
+    assert "0 packets" in res.report.warning
+
+
+# ------------------------------------------------------------------ fuzzing
+
+
+def _fuzz_image() -> bytes:
+    d = packets(12, seed=21, max_len=120)
+    image = shb() + idb(1, options=option(9, b"\x09") + end_of_options()) + idb(113)
+    for i, data in enumerate(d[:8]):
+        image += epb(i % 2, i * 1000, data, options=option(1, b"c") + end_of_options())
+    image += block(SPB, struct.pack("<I", len(d[8])) + d[8]) + block(0x80001234, b"??")
+    image += shb(">") + idb(101, order=">") + epb(0, 5, d[9], order=">")
+    return image
+
+
+@settings(
+    max_examples=int(os.environ.get("NETSCOPE_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 4_000), st.integers(0, 255)), max_size=8),
+    cut=st.integers(0, 4_000),
+    chunk_bytes=st.sampled_from([64, 256, 1 << 20]),
+)
+def test_mutated_pcapng_never_crashes(
+    tmp_path: Path,
+    with_timeout: Callable[..., Any],
+    flips: list[tuple[int, int]],
+    cut: int,
+    chunk_bytes: int,
+) -> None:
+    """Random byte changes and cuts: packets or a report, never another exception, never a
+    slice outside the buffer, never a hang."""
+    image = bytearray(_fuzz_image())
+    for pos, value in flips:
+        image[pos % len(image)] = value
+    path = write(tmp_path, bytes(image[: cut or len(image)]), "fuzz.pcapng")
+    assert with_timeout(lambda: _drain(path, chunk_bytes), 30) <= len(image) // 12
+
+
+def _drain(path: Path, chunk_bytes: int) -> int:
+    try:
+        reader = open_capture_file(path, chunk_bytes=chunk_bytes, batch_packets=3)
+    except CaptureError:
+        return -1
+    n = 0
+    try:
+        for batch in reader.batches():
+            k = batch.count
+            assert k > 0
+            assert int((batch.offsets[:k] + batch.caplens[:k]).max()) <= batch.buf.shape[0]
+            assert (batch.caplens[:k] >= 0).all()
+            n += k
+    finally:
+        reader.close()
+    return n
