@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from netscope.constants import ERR_OK, ERR_UNSUPPORTED_LINK, ERROR_NAMES
 from netscope.decode import DecodedPacket
-from netscope.decode.link import link_name
+from netscope.decode.link import link_name, link_type_text
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -92,7 +92,7 @@ def format_detail(
     """
     frame = [
         ("time", format_datetime(ts_ns)),
-        ("link type", f"{link_name(linktype)} ({linktype})"),
+        ("link type", link_type_text(linktype)),
         ("captured", f"{caplen} bytes"),
         ("on wire", f"{wirelen} bytes"),
     ]

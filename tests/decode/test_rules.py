@@ -108,6 +108,13 @@ def test_vlan_walk_is_bounded_at_eight_tags() -> None:
     )  # fmt: skip
 
 
+def test_vlan_bound_is_the_kernels() -> None:
+    from netscope.decode import link
+
+    kernel = pytest.importorskip("netscope.kernels.decode")
+    assert link.MAX_VLAN_TAGS == kernel.MAX_VLAN_TAGS
+
+
 def test_pppoe_session_to_ipv4() -> None:
     ip = b.ipv4(b.udp())
     pppoe = struct.pack("!BBHHH", 0x11, 0, 0x3B1A, len(ip) + 2, 0x0021) + ip

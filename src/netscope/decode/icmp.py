@@ -23,7 +23,7 @@ from netscope.decode.base import (
     captured,
     truncated_layer,
 )
-from netscope.decode.fields import Field, Header, dec, hex_width, ipv4_text
+from netscope.decode.fields import Field, Header, dec, enum, hex_width, ipv4_text
 
 COMMON_SIZE = 4  # type, code, checksum
 HEADER_SIZE = 8  # … plus the 4-byte rest of header
@@ -34,6 +34,7 @@ class IcmpFamily:
     """What differs between ICMP and ICMPv6: names, rest-of-header layouts, quoting."""
 
     name: str
+    header: Header  # the common part: type, code, checksum (see ``common_header``)
     type_names: Mapping[int, str]
     code_names: Mapping[int, Mapping[int, str]]
     rest: Mapping[int, Header]  # type -> layout of bytes 4..8 (default: one opaque word)
@@ -45,15 +46,12 @@ class IcmpFamily:
     )
 
 
-def _common_header(family: IcmpFamily) -> Header:
-    def type_text(value: int) -> str:
-        name = family.type_names.get(value)
-        return f"{value} ({name})" if name else str(value)
-
+def common_header(name: str, type_names: Mapping[int, str]) -> Header:
+    """Type, code, checksum: the 4 bytes every ICMP/ICMPv6 message starts with."""
     return Header(
-        family.name,
+        name,
         [
-            Field("type", "B", type_text),
+            Field("type", "B", enum(type_names)),
             Field("code", "B", dec),
             Field("checksum", "H", hex_width(4)),
         ],
@@ -82,15 +80,12 @@ def decode_family(
         truncated_layer(pkt, family.name, offset, HEADER_SIZE)
         pkt.fail(ERR_TRUNC_L4)
         return
-    common = _common_header(family)
-    v = common.unpack(data, offset)
+    v = family.header.unpack(data, offset)
     icmp_type, code = v["type"], v["code"]
     rest = family.rest.get(icmp_type, REST_WORD)
     rv = rest.unpack(data, offset + COMMON_SIZE)
-    fields = common.describe(v)
     code_name = family.code_names.get(icmp_type, {}).get(code)
-    if code_name:
-        fields[1] = ("code", f"{code} ({code_name})")
+    fields = family.header.describe(v, {"code": f"{code} ({code_name})"} if code_name else None)
     fields += rest.describe(rv)
     fields += family.extra(pkt, data, offset, icmp_type)
 
@@ -169,6 +164,7 @@ PARAMETER = Header("parameter", [Field("pointer", "B"), Field("unused", "3s", la
 
 ICMP = IcmpFamily(
     name="ICMP",
+    header=common_header("ICMP", ICMP_TYPES),
     type_names=ICMP_TYPES,
     code_names=ICMP_CODES,
     rest={

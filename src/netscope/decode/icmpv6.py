@@ -9,7 +9,7 @@ from __future__ import annotations
 from netscope.constants import ETH_IPV6
 from netscope.decode.base import DecodedPacket, captured
 from netscope.decode.fields import Bit, Bits, Field, Header, dec, flag, hex_width, ipv6_text
-from netscope.decode.icmp import ECHO, HEADER_SIZE, IcmpFamily, decode_family
+from netscope.decode.icmp import ECHO, HEADER_SIZE, IcmpFamily, common_header, decode_family
 
 ICMPV6_TYPES = {
     1: "destination unreachable",
@@ -84,6 +84,7 @@ def _extra(
 
 ICMPV6 = IcmpFamily(
     name="ICMPv6",
+    header=common_header("ICMPv6", ICMPV6_TYPES),
     type_names=ICMPV6_TYPES,
     code_names=ICMPV6_CODES,
     rest={

@@ -26,27 +26,16 @@ from netscope.constants import (
     PPP_IPV6,
 )
 from netscope.decode.base import (
+    ETHERTYPE_NAMES,
     DecodedPacket,
     Layer,
     captured,
     decode_ethertype,
-    ethertype_text,
     truncated_layer,
 )
 from netscope.decode.fields import Bit, Bits, Field, Header, dec, enum, flag, hex2, hex4, mac
 
-ETHERTYPE = enum(
-    {
-        0x0800: "IPv4",
-        0x0806: "ARP",
-        0x86DD: "IPv6",
-        0x8100: "802.1Q",
-        0x88A8: "802.1ad",
-        0x9100: "QinQ",
-        0x88CC: "LLDP",
-    },
-    hex4,
-)
+ETHERTYPE = enum(ETHERTYPE_NAMES, hex4)
 
 ETHERNET = Header(
     "Ethernet",
@@ -191,12 +180,18 @@ def _finish_link(pkt: DecodedPacket, data: memoryview, offset: int, ethertype: i
         offset += PPPOE.size
         ip_type = PPP_TO_ETHERTYPE.get(session["ppp_protocol"])
         if ip_type is None:
+            protocol = session["ppp_protocol"]
             pkt.add(
                 Layer(
-                    f"PPP protocol 0x{session['ppp_protocol']:04x}",
+                    f"PPP protocol 0x{protocol:04x}",
                     offset,
                     captured(pkt, offset),
-                    summary="non-IP PPP",
+                    [
+                        ("PPP protocol", f"0x{protocol:04x}"),
+                        ("data", f"{captured(pkt, offset)} bytes"),
+                    ],
+                    {"ppp_protocol": protocol},
+                    summary=f"PPP 0x{protocol:04x}",
                 )
             )
             return
@@ -280,15 +275,12 @@ def decode_null(pkt: DecodedPacket, data: memoryview) -> None:
         return
     (little,) = struct.unpack_from("<I", data, 0)
     (big,) = struct.unpack_from(">I", data, 0)
+    for family in (little, big):
+        if _address_ethertype(family):
+            _loopback(pkt, data, family, "Null/Loopback", _address_ethertype(family))
+            return
     (low16,) = struct.unpack_from(">H", data, 2)
-    if _address_ethertype(little):
-        _loopback(pkt, data, little, "Null/Loopback", _address_ethertype(little))
-    elif _address_ethertype(big):
-        _loopback(pkt, data, big, "Null/Loopback", _address_ethertype(big))
-    elif low16 in (ETH_IPV4, ETH_IPV6):
-        _loopback(pkt, data, little, "Null/Loopback", low16)
-    else:
-        _loopback(pkt, data, little, "Null/Loopback", 0)
+    _loopback(pkt, data, little, "Null/Loopback", low16 if low16 in (ETH_IPV4, ETH_IPV6) else 0)
 
 
 def decode_loop(pkt: DecodedPacket, data: memoryview) -> None:
@@ -352,17 +344,3 @@ def link_name(linktype: int) -> str:
 
 def link_type_text(linktype: int) -> str:
     return f"{link_name(linktype)} ({linktype})"
-
-
-__all__ = [
-    "decode_ethernet",
-    "decode_loop",
-    "decode_null",
-    "decode_raw",
-    "decode_raw_ipv4",
-    "decode_raw_ipv6",
-    "decode_sll",
-    "decode_sll2",
-    "ethertype_text",
-    "link_name",
-]
