@@ -89,6 +89,7 @@ class FlowTable:
         self.p[K.P_KEEP_EXPIRED] = int(opts.keep_expired)
         ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * rows)) if opts.rtt else 1
         self._alloc_rings(ring_slots)
+        self.g[L.G_RING_FREE_TOP] = ring_slots
         self.exp_keys = np.zeros(
             (EXPIRED_BUFFER if opts.keep_expired else 1, L.KEY_WIDTH), np.uint64
         )

@@ -307,6 +307,8 @@ def _tcp_state(u8, row, d, flags):  # type: ignore[no-untyped-def]
     if flags & TCP_RST:
         u8[row, B_STATE] = TCP_STATE_RESET
         return False
+    if st == TCP_STATE_RESET and not (flags & TCP_SYN):
+        return False  # a reset connection stays reset until a new SYN
     if flags & TCP_SYN:
         if flags & TCP_ACK:
             if st == TCP_STATE_UNKNOWN or st == TCP_STATE_SYN_SENT:

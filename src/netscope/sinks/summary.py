@@ -15,7 +15,7 @@ RULE = "=" * 60
 
 def format_block(title: str, rows: Sequence[tuple[str, str]]) -> str:
     """``title`` then two-space-indented rows with values aligned after the labels."""
-    width = max((len(label) for label, _ in rows), default=0) + 2
+    width = max((len(label) for label, _ in rows), default=0) + 3  # two spaces after the colon
     lines = [RULE, title]
     lines += [f"  {(label + ':').ljust(width)}{value}" for label, value in rows]
     return "\n".join(lines)
