@@ -22,6 +22,7 @@ from typing import Any
 
 from netscope.columns import COLUMN_SPEC
 from netscope.constants import ERR_OK
+from netscope.decode.fields import Header
 
 # Column defaults: -1 for "absent" offsets and the VLAN id, 0 for everything else.
 _MINUS_ONE = frozenset({"l3_off", "vlan_id", "l4_off", "payload_off"})
@@ -36,9 +37,12 @@ class Layer:
 
     - ``name``: display name and detail-block title (``IPv4``, ``802.1Q`` …).
     - ``offset`` / ``length``: where the header sits in the packet (bytes decoded).
-    - ``fields``: ordered ``(label, text)`` pairs for the detail view / inspector.
     - ``values``: the raw parsed values (ints, ``bytes`` addresses, ``str`` names),
       for code that wants numbers rather than text.
+    - ``headers``: the declared tables the values came from; ``fields`` formats them
+      only when someone looks (the one-line view never does, so it stays cheap).
+    - ``overrides``: field texts that replace a formatter's (a checksum verdict).
+    - ``extra``: detail lines after the declared fields (options, notes, …).
     - ``summary``: this layer's segment of the one-line view ("" = not shown);
       ``inline`` segments are joined with a space instead of `` | `` (VLAN tags).
     """
@@ -46,10 +50,20 @@ class Layer:
     name: str
     offset: int
     length: int
-    fields: list[tuple[str, str]] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
     inline: bool = False
+    headers: tuple[Header, ...] = ()
+    overrides: dict[str, str] = field(default_factory=dict)
+    extra: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """Ordered ``(label, text)`` pairs for the detail view and the packet inspector."""
+        out: list[tuple[str, str]] = []
+        for header in self.headers:
+            out += header.describe(self.values, self.overrides)
+        return out + self.extra
 
 
 @dataclass
@@ -220,14 +234,15 @@ def captured(pkt: DecodedPacket, offset: int) -> int:
 
 def truncated_layer(pkt: DecodedPacket, name: str, offset: int, needed: int) -> None:
     """Show a header the capture cut short: only how much of it is there."""
+    have = captured(pkt, offset)
     pkt.add(
         Layer(
             name,
             offset,
-            captured(pkt, offset),
-            fields=[("captured", f"{captured(pkt, offset)} of {needed} bytes")],
+            have,
             values={"truncated": True},
             summary=name,
+            extra=[("captured", f"{have} of {needed} bytes")],
         )
     )
 
@@ -245,17 +260,15 @@ def decode_ethertype(pkt: DecodedPacket, data: memoryview, offset: int, ethertyp
     name = ETHERTYPE_NAMES.get(ethertype, f"EtherType 0x{ethertype:04x}")
     if ethertype < 0x0600:  # IEEE 802.3: the field is a length, an LLC header follows
         name = "802.3 LLC"
+    have = captured(pkt, offset)
     pkt.add(
         Layer(
             name,
             offset,
-            captured(pkt, offset),
-            fields=[
-                ("ethertype", ethertype_text(ethertype)),
-                ("data", f"{captured(pkt, offset)} bytes"),
-            ],
+            have,
             values={"ethertype": ethertype},
             summary=name,
+            extra=[("ethertype", ethertype_text(ethertype)), ("data", f"{have} bytes")],
         )
     )
 
@@ -280,9 +293,9 @@ def decode_ip_payload(
             name,
             offset,
             0,
-            fields=[("protocol", ip_protocol_text(proto))],
             values={"protocol": proto},
             summary=name,
+            extra=[("protocol", ip_protocol_text(proto))],
         )
     )
     pkt.set_columns(payload_off=offset, payload_len=max(0, ip_remaining))

@@ -143,17 +143,17 @@ def decode(pkt: DecodedPacket, data: memoryview, start: int, end: int) -> bool:
     if end - start < DNS.size:
         return False
     v = DNS.unpack(data, start)
-    fields = DNS.describe(v)
+    extra: list[tuple[str, str]] = []
     question = ""
     if v["qdcount"]:
         name, pos = read_name(data, start, start + DNS.size, end)
         v["qname"] = name
-        fields.append(("question name", name if name is not None else "<malformed>"))
+        extra.append(("question name", name if name is not None else "<malformed>"))
         if name is not None and pos + 4 <= end:
             qtype, qclass = struct.unpack_from("!HH", data, pos)
             v["qtype"], v["qclass"] = qtype, qclass
-            fields.append(("question type", f"{qtype} ({type_text(qtype)})"))
-            fields.append(("question class", enum(QCLASSES, hex_width(4))(qclass)))
+            extra.append(("question type", f"{qtype} ({type_text(qtype)})"))
+            extra.append(("question class", enum(QCLASSES, hex_width(4))(qclass)))
             question = f" {type_text(qtype)}? {name}"
         else:
             question = f" ?? {name if name is not None else '<malformed>'}"
@@ -166,5 +166,5 @@ def decode(pkt: DecodedPacket, data: memoryview, start: int, end: int) -> bool:
         summary += f" answers={v['ancount']}"
         if v["rcode"]:
             summary += f" rcode={RCODES.get(v['rcode'], v['rcode'])}"
-    pkt.add(Layer("DNS", start, end - start, fields, v, summary=summary))
+    pkt.add(Layer("DNS", start, end - start, v, summary, headers=(DNS,), extra=extra))
     return True

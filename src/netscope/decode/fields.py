@@ -143,33 +143,39 @@ class Header:
         self.entries = tuple(entries)
         self._struct = struct.Struct(byte_order + "".join(e.fmt for e in self.entries))
         self.size = self._struct.size
+        # Flattened once: (name, label, formatter) per field in wire order, and for each
+        # struct item either its field name or its bit slices as (name, shift, mask).
+        self._display: list[tuple[str, str, Formatter]] = []
+        self._items: list[str | list[tuple[str, int, int]]] = []
         for entry in self.entries:
             if isinstance(entry, Bits):
                 width = struct.calcsize("!" + entry.fmt) * 8
                 if sum(p.width for p in entry.parts) != width:
                     raise ValueError(f"{name}: bit slices of {entry.fmt!r} must cover {width} bits")
+                slices = []
+                for part in entry.parts:
+                    width -= part.width
+                    slices.append((part.name, width, (1 << part.width) - 1))
+                    self._display.append((part.name, _label(part), part.show))
+                self._items.append(slices)
+            else:
+                self._items.append(entry.name)
+                self._display.append((entry.name, _label(entry), entry.show))
 
     def names(self) -> list[str]:
         """Every field name in wire order (bit slices expanded)."""
-        out: list[str] = []
-        for entry in self.entries:
-            if isinstance(entry, Bits):
-                out.extend(p.name for p in entry.parts)
-            else:
-                out.append(entry.name)
-        return out
+        return [name for name, _label, _show in self._display]
 
     def unpack(self, data: memoryview, offset: int) -> dict[str, Any]:
         """Read the header at ``offset``; the caller has checked ``size`` bytes are there."""
         values: dict[str, Any] = {}
-        for entry, raw in zip(self.entries, self._struct.unpack_from(data, offset), strict=True):
-            if isinstance(entry, Bits):
-                shift = struct.calcsize("!" + entry.fmt) * 8
-                for part in entry.parts:
-                    shift -= part.width
-                    values[part.name] = (raw >> shift) & ((1 << part.width) - 1)
+        raw_values = self._struct.unpack_from(data, offset)
+        for item, raw in zip(self._items, raw_values, strict=True):
+            if isinstance(item, str):
+                values[item] = raw
             else:
-                values[entry.name] = raw
+                for name, shift, mask in item:
+                    values[name] = (raw >> shift) & mask
         return values
 
     def describe(
@@ -177,13 +183,10 @@ class Header:
     ) -> list[tuple[str, str]]:
         """``(label, text)`` per field in wire order; ``overrides`` replaces a field's text
         (e.g. a checksum annotated with its verification result)."""
-        overrides = overrides or {}
         out: list[tuple[str, str]] = []
-        for entry in self.entries:
-            parts: Sequence[Field | Bit] = entry.parts if isinstance(entry, Bits) else (entry,)
-            for part in parts:
-                if part.name in overrides:
-                    out.append((_label(part), overrides[part.name]))
-                elif part.name in values:
-                    out.append((_label(part), part.show(values[part.name])))
+        for name, label, show in self._display:
+            if overrides and name in overrides:
+                out.append((label, overrides[name]))
+            elif name in values:
+                out.append((label, show(values[name])))
         return out

@@ -40,7 +40,7 @@ class IcmpFamily:
     rest: Mapping[int, Header]  # type -> layout of bytes 4..8 (default: one opaque word)
     error_types: frozenset[int]  # types that quote the offending datagram
     quoted_ethertype: int
-    # extra detail fields / summary words from the bytes after the 8-byte header
+    # extra detail fields (also shown as summary words) from bytes after the 8-byte header
     extra: Callable[[DecodedPacket, memoryview, int, int], list[tuple[str, str]]] = field(
         default=lambda pkt, data, off, icmp_type: []
     )
@@ -85,9 +85,7 @@ def decode_family(
     rest = family.rest.get(icmp_type, REST_WORD)
     rv = rest.unpack(data, offset + COMMON_SIZE)
     code_name = family.code_names.get(icmp_type, {}).get(code)
-    fields = family.header.describe(v, {"code": f"{code} ({code_name})"} if code_name else None)
-    fields += rest.describe(rv)
-    fields += family.extra(pkt, data, offset, icmp_type)
+    extra = family.extra(pkt, data, offset, icmp_type)
 
     words = []
     type_name = family.type_names.get(icmp_type)
@@ -95,7 +93,9 @@ def decode_family(
         words.append(f"{type_name}: {code_name}" if code_name else type_name)
     if rest is ECHO:
         words.append(f"id={rv['identifier']} seq={rv['sequence']}")
-    words += [f"{k}={t}" for k, t in fields if k in ("target", "gateway")]
+    words += [f"{label}={text}" for label, text in extra]
+    if "gateway" in rv:
+        words.append(f"gateway={ipv4_text(rv['gateway'])}")
     if rv.get("mtu"):
         words.append(f"mtu={rv['mtu']}")
     summary = f"{family.name} type={icmp_type} code={code}"
@@ -105,9 +105,19 @@ def decode_family(
     if icmp_type in family.error_types:
         quoted = _quoted_summary(pkt, data, offset + HEADER_SIZE, family.quoted_ethertype)
         if quoted:
-            fields.append(("quoted", quoted))
-    values = {**v, **rv}
-    pkt.add(Layer(family.name, offset, HEADER_SIZE, fields, values, summary=summary))
+            extra.append(("quoted", quoted))
+    pkt.add(
+        Layer(
+            family.name,
+            offset,
+            HEADER_SIZE,
+            {**v, **rv},
+            summary,
+            headers=(family.header, rest),
+            overrides={"code": f"{code} ({code_name})"} if code_name else {},
+            extra=extra,
+        )
+    )
     pkt.set_columns(
         l4_off=offset,
         icmp_type=icmp_type,

@@ -144,30 +144,39 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
                 "IPv4",
                 offset,
                 1,
-                [("version", f"{v['version']} (expected 4)")],
                 {"version": v["version"]},
                 summary="IPv4",
+                extra=[("version", f"{v['version']} (expected 4)")],
             )
         )
         pkt.fail(ERR_BAD_IP_VERSION)
         return
     hlen = v["ihl"] * 4
-    layer = pkt.add(Layer("IPv4", offset, IPV4.size, IPV4.describe(v), v, summary=_summary(v)))
-    if v["ihl"] < 5 or v["total_length"] < hlen:
-        pkt.fail(ERR_BAD_IP_HEADER)
-        return
-    if avail < hlen:
-        layer.fields.append(("options", f"{hlen - IPV4.size} bytes, cut by the capture"))
-        pkt.fail(ERR_TRUNC_IP)
+    if v["ihl"] < 5 or v["total_length"] < hlen or avail < hlen:
+        layer = pkt.add(Layer("IPv4", offset, IPV4.size, v, _summary(v), headers=(IPV4,)))
+        if v["ihl"] < 5 or v["total_length"] < hlen:
+            pkt.fail(ERR_BAD_IP_HEADER)
+        else:
+            layer.extra.append(("options", f"{hlen - IPV4.size} bytes, cut by the capture"))
+            pkt.fail(ERR_TRUNC_IP)
         return
 
     csum_ok, expected = header_checksum(data, offset, hlen)
     verdict = "[correct]" if csum_ok else f"[incorrect, should be 0x{expected:04x}]"
-    layer.length = hlen
-    layer.values["checksum_ok"] = csum_ok
-    layer.fields = IPV4.describe(v, {"checksum": f"0x{v['checksum']:04x} {verdict}"})
+    v["checksum_ok"] = csum_ok
+    layer = pkt.add(
+        Layer(
+            "IPv4",
+            offset,
+            hlen,
+            v,
+            _summary(v),
+            headers=(IPV4,),
+            overrides={"checksum": f"0x{v['checksum']:04x} {verdict}"},
+        )
+    )
     if hlen > IPV4.size:
-        layer.fields.append(("options", _options_text(data, offset + IPV4.size, offset + hlen)))
+        layer.extra.append(("options", _options_text(data, offset + IPV4.size, offset + hlen)))
 
     frag = (FRAG_MORE if v["mf"] else 0) | (FRAG_NONINITIAL if v["frag_offset"] else 0)
     pkt.set_columns(

@@ -182,32 +182,36 @@ def _tlv_options(data: memoryview, start: int, end: int) -> str:
     return ", ".join(names) if names else "none"
 
 
-def _ext_fields(
-    nh: int, header: Header, data: memoryview, start: int, length: int
-) -> tuple[list[tuple[str, str]], dict[str, Any]]:
-    """Detail fields of one extension header (only declared fields that fit in it)."""
+def _extension_layer(
+    title: str, nh: int, header: Header, data: memoryview, start: int, length: int
+) -> Layer:
+    """Layer of one extension header (declared fields only if they fit in it)."""
     if length >= header.size:
-        values = header.unpack(data, start)
-        fields = header.describe(values)
+        layer = Layer(title, start, length, header.unpack(data, start), headers=(header,))
     else:  # e.g. an AH shorter than its 12-byte minimum: show what is certain
         values = OPTIONS.unpack(data, start)
-        fields = [
-            ("next header", NEXT_HEADER(values["next_header"])),
-            ("length", f"{length} bytes"),
-        ]
+        layer = Layer(
+            title,
+            start,
+            length,
+            values,
+            extra=[
+                ("next header", NEXT_HEADER(values["next_header"])),
+                ("length", f"{length} bytes"),
+            ],
+        )
     if nh in (IPPROTO_HOPOPTS, IPPROTO_DSTOPTS):
-        fields.append(("options", _tlv_options(data, start + 2, start + length)))
-    elif nh == IPPROTO_ROUTING and values.get("routing_type") in (0, 4):
+        layer.extra.append(("options", _tlv_options(data, start + 2, start + length)))
+    elif nh == IPPROTO_ROUTING and layer.values.get("routing_type") in (0, 4):
         # type 0: addresses follow 4 reserved bytes; type 4 (SRH): segment list after
         # last-entry/flags/tag. Both start at byte 8, 16 bytes each.
         count = (length - 8) // 16
         addrs = [
             ipv6_text(bytes(data[start + 8 + 16 * i : start + 24 + 16 * i])) for i in range(count)
         ]
-        fields.append(
-            ("segments" if values["routing_type"] == 4 else "addresses", ", ".join(addrs) or "none")
-        )
-    return fields, values
+        label = "segments" if layer.values["routing_type"] == 4 else "addresses"
+        layer.extra.append((label, ", ".join(addrs) or "none"))
+    return layer
 
 
 def _final_destination(data: memoryview, pos: int, length: int) -> bytes | None:
@@ -253,14 +257,14 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
                 "IPv6",
                 offset,
                 1,
-                [("version", f"{v['version']} (expected 6)")],
                 {"version": v["version"]},
                 summary="IPv6",
+                extra=[("version", f"{v['version']} (expected 6)")],
             )
         )
         pkt.fail(ERR_BAD_IP_VERSION)
         return
-    layer = pkt.add(Layer("IPv6", offset, IPV6.size, IPV6.describe(v), v))
+    layer = pkt.add(Layer("IPv6", offset, IPV6.size, v, headers=(IPV6,)))
     pkt.set_columns(
         l3=L3_IPV6,
         ip_csum_ok=1,
@@ -296,12 +300,11 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
             truncated_layer(pkt, title, pos, length)
             pkt.fail(ERR_TRUNC_IPV6_EXT)
             return
-        fields, values = _ext_fields(nh, header, data, pos, length)
-        pkt.add(Layer(title, pos, length, fields, values))
+        ext = pkt.add(_extension_layer(title, nh, header, data, pos, length))
         if nh == IPPROTO_ROUTING:
             final = _final_destination(data, pos, length)
             if final is not None:
-                fields.append(("final destination", ipv6_text(final)))
+                ext.extra.append(("final destination", ipv6_text(final)))
                 pkt.set_columns(
                     dst_hi=int.from_bytes(final[:8], "big"), dst_lo=int.from_bytes(final[8:], "big")
                 )
@@ -309,11 +312,11 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
         nh = data[pos]
         pos += length
         if header is FRAGMENT:
-            frag |= FRAG_HEADER | (FRAG_MORE if values["m"] else 0)
-            if values["frag_offset"]:
+            frag |= FRAG_HEADER | (FRAG_MORE if ext.values["m"] else 0)
+            if ext.values["frag_offset"]:
                 # Non-initial: the rest is fragment data, not headers. Stop here.
                 frag |= FRAG_NONINITIAL
-                frag_offset = values["frag_offset"] * 8
+                frag_offset = ext.values["frag_offset"] * 8
                 break
     layer.summary = _summary(v, walked, frag, frag_offset)
 

@@ -148,10 +148,10 @@ def _finish_link(pkt: DecodedPacket, data: memoryview, offset: int, ethertype: i
                 name,
                 offset,
                 VLAN_TAG.size,
-                [("TPID", ETHERTYPE(ethertype)), *VLAN_TAG.describe(tag)],
                 tag,
                 summary=f"VLAN:{tag['vlan_id']}",
                 inline=True,
+                headers=(VLAN_TAG,),
             )
         )
         if count == 0:
@@ -172,26 +172,23 @@ def _finish_link(pkt: DecodedPacket, data: memoryview, offset: int, ethertype: i
                 "PPPoE",
                 offset,
                 PPPOE.size,
-                PPPOE.describe(session),
                 session,
                 summary=f"PPPoE session 0x{session['session_id']:04x}",
+                headers=(PPPOE,),
             )
         )
         offset += PPPOE.size
         ip_type = PPP_TO_ETHERTYPE.get(session["ppp_protocol"])
         if ip_type is None:
-            protocol = session["ppp_protocol"]
+            protocol, have = session["ppp_protocol"], captured(pkt, offset)
             pkt.add(
                 Layer(
                     f"PPP protocol 0x{protocol:04x}",
                     offset,
-                    captured(pkt, offset),
-                    [
-                        ("PPP protocol", f"0x{protocol:04x}"),
-                        ("data", f"{captured(pkt, offset)} bytes"),
-                    ],
+                    have,
                     {"ppp_protocol": protocol},
                     summary=f"PPP 0x{protocol:04x}",
+                    extra=[("PPP protocol", f"0x{protocol:04x}"), ("data", f"{have} bytes")],
                 )
             )
             return
@@ -210,7 +207,7 @@ def _fixed_link(pkt: DecodedPacket, data: memoryview, header: Header) -> dict[st
         pkt.fail(ERR_TRUNC_LINK)
         return None
     values = header.unpack(data, 0)
-    pkt.add(Layer(header.name, 0, header.size, header.describe(values), values))
+    pkt.add(Layer(header.name, 0, header.size, values, headers=(header,)))
     return values
 
 
@@ -239,22 +236,21 @@ def _loopback(pkt: DecodedPacket, data: memoryview, family: int, name: str, ethe
 
     No VLAN tags can follow a loopback header, so this does not use ``_finish_link``.
     """
-    values = {"family": family}
-    fields = LOOP.describe(values)
+    layer = pkt.add(Layer(name, 0, LOOP.size, {"family": family}, headers=(LOOP,)))
     if ethertype and not _address_ethertype(family):
-        fields.append(("ethertype", ETHERTYPE(ethertype)))
-    pkt.add(Layer(name, 0, LOOP.size, fields, values))
+        layer.extra.append(("ethertype", ETHERTYPE(ethertype)))
     if ethertype == 0:
         # Not IP: a complete, error-free decode that stops here (like ARP on Ethernet).
         pkt.set_columns(ethertype=0)
+        have = captured(pkt, LOOP.size)
         pkt.add(
             Layer(
                 f"Address family {family}",
                 LOOP.size,
-                captured(pkt, LOOP.size),
-                [("family", str(family)), ("data", f"{captured(pkt, LOOP.size)} bytes")],
+                have,
                 {"family": family},
                 summary=f"AF {family}",
+                extra=[("family", str(family)), ("data", f"{have} bytes")],
             )
         )
         return
@@ -313,9 +309,9 @@ def decode_raw(pkt: DecodedPacket, data: memoryview) -> None:
                 "IP",
                 0,
                 1,
-                [("version", f"{version} (not 4 or 6)")],
                 {"version": version},
                 summary=f"IP version {version}",
+                extra=[("version", f"{version} (not 4 or 6)")],
             )
         )
         pkt.fail(ERR_BAD_IP_VERSION)

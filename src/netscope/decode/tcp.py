@@ -125,7 +125,7 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int, ip_remaining: int)
         f"TCP :{v['sport']} -> :{v['dport']} {flags_text(v['flags'])} "
         f"seq={v['seq']} ack={v['ack']} win={v['window']}"
     )
-    layer = pkt.add(Layer("TCP", offset, TCP.size, TCP.describe(v), v, summary=summary))
+    layer = pkt.add(Layer("TCP", offset, TCP.size, v, summary, headers=(TCP,)))
     pkt.set_columns(
         l4_off=offset,
         sport=v["sport"],
@@ -143,7 +143,7 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int, ip_remaining: int)
         options_end = offset + min(hlen, avail)
         text = options_text(data, offset + TCP.size, options_end)
         cut = "" if avail >= hlen else f", {options_end - offset - TCP.size} captured"
-        layer.fields.append(("options", f"{hlen - TCP.size} bytes{cut} ({text})"))
+        layer.extra.append(("options", f"{hlen - TCP.size} bytes{cut} ({text})"))
     layer.length = min(hlen, avail)
 
     payload_off = offset + hlen

@@ -213,13 +213,16 @@ def decode(pkt: DecodedPacket, data: memoryview, start: int, end: int) -> bool:
     if hs["handshake_type"] != 1:
         return False
 
-    fields = RECORD.describe(record) + HANDSHAKE.describe(hs)
+    extra: list[tuple[str, str]] = []
     record_end = min(end, pos + RECORD.size + record["record_length"])
     body = pos + RECORD.size + HANDSHAKE.size
-    sni, complete = _client_hello_body(data, body, record_end, fields)
+    sni, complete = _client_hello_body(data, body, record_end, extra)
     if not complete:
-        fields.append(("note", "ClientHello continues beyond this segment"))
+        extra.append(("note", "ClientHello continues beyond this segment"))
     values = {**record, **hs, "sni": sni}
     summary = "TLS ClientHello" + (f" sni={sni}" if sni else "")
-    pkt.add(Layer("TLS", pos, record_end - pos, fields, values, summary=summary))
+    layer = Layer(
+        "TLS", pos, record_end - pos, values, summary, headers=(RECORD, HANDSHAKE), extra=extra
+    )
+    pkt.add(layer)
     return True

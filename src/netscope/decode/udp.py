@@ -35,7 +35,7 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int, ip_remaining: int)
         return
     v = UDP.unpack(data, offset)
     summary = f"UDP :{v['sport']} -> :{v['dport']} len={v['length']}"
-    pkt.add(Layer("UDP", offset, UDP.size, UDP.describe(v), v, summary=summary))
+    pkt.add(Layer("UDP", offset, UDP.size, v, summary, headers=(UDP,)))
     payload_off = offset + UDP.size
     payload_len = max(0, ip_remaining - UDP.size)
     pkt.set_columns(
