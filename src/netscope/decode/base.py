@@ -6,12 +6,11 @@ EtherType, IP protocol, UDP port) or to the TCP payload heuristics by one
 ``register_*`` call in ``netscope.decode.__init__``. Nothing here knows any
 particular protocol, so adding one never touches this file.
 
-Column bookkeeping mirrors the compiled kernel (``kernels/decode.py``): decoding
-runs in *stages* — link, L3 fixed header, L3 upper-layer selection (IPv6
-extension walk), transport, payload — and a stage writes its columns only once
-all of its checks have passed. A stage that fails leaves its columns, and those
-of every later stage, at their defaults. ``docs/protocols.md`` ("Decoding rules
-shared with the kernel") is the normative text.
+Column bookkeeping mirrors the compiled kernel (``kernels/decode.py``): each
+decoder writes its columns once the header they come from has been read and
+checked; decoding stops at the first error and nothing already written is reset.
+``docs/protocols.md`` ("Decoding rules shared with the kernel") is the normative
+text, including exactly which columns each error leaves set.
 """
 
 from __future__ import annotations
@@ -96,14 +95,11 @@ class DecodedPacket:
         self.error = code
 
     def set_columns(self, **values: int) -> None:
-        """Write a stage's columns (names from COLUMN_SPEC; a typo is a bug → KeyError)."""
+        """Write columns (names from COLUMN_SPEC; a typo is a bug → KeyError)."""
         for name, value in values.items():
             if name not in DEFAULT_COLUMNS:
                 raise KeyError(f"unknown column {name!r}")
             self._cols[name] = int(value)
-
-    def column(self, name: str) -> int:
-        return self._cols[name]
 
     # --- public -----------------------------------------------------------------
 

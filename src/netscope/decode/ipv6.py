@@ -278,7 +278,7 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
     # datagram then extends to the end of the captured bytes.
     payload_length = v["payload_length"] or captured(pkt, offset + IPV6.size)
 
-    # --- extension-header walk (the "L3 upper-layer" stage: proto, frag) ---
+    # --- extension-header walk: decides proto and frag ---
     nh = v["next_header"]
     pos = offset + IPV6.size
     walked: list[str] = []
