@@ -10,9 +10,17 @@ IDB link type and if_tsresol, EPB, SPB). Stops quietly at a truncated record.
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import NamedTuple
+
+# Same location rule as tests/conftest.py (shared/ lies beside the checkout).
+CORPUS_DIR = Path(
+    os.environ.get(
+        "NETSCOPE_CORPUS_DIR", str(Path(__file__).resolve().parents[2].parent / "shared" / "corpus")
+    )
+)
 
 
 class Packet(NamedTuple):

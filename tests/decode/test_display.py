@@ -16,12 +16,11 @@ from netscope.decode import decode_packet
 from netscope.display import format_datetime, format_detail, format_summary, format_time, hex_dump
 
 from . import build as b
-from .corpus_reader import Packet, read_packets
-from .test_fuzz import CORPUS
+from .corpus_reader import CORPUS_DIR, Packet, read_packets
 
 
 def corpus_frame(name: str, frame: int) -> Packet:
-    path = CORPUS / name
+    path = CORPUS_DIR / name
     if not path.is_file():
         pytest.skip(f"corpus file {name} not available")
     return read_packets(path)[frame - 1]
@@ -262,3 +261,11 @@ def test_hex_dump_limit_and_empty() -> None:
     text = hex_dump(bytes(40), limit=16)
     assert text.split("\n")[1] == "… 24 more bytes"
     assert hex_dump(memoryview(bytearray(b"AB"))) == "0000  41 42" + " " * 45 + "AB"
+
+
+def test_detail_hex_limit() -> None:
+    data = b.ethernet(b.ipv4(b.udp(bytes(100))))
+    pkt = decode_packet(data, LINKTYPE_ETHERNET)
+    text = format_detail(1, 0, LINKTYPE_ETHERNET, len(data), 1500, pkt, data, hex_limit=32)
+    assert text.endswith("\n… 110 more bytes")
+    assert "  on wire:   1500 bytes\n" in text

@@ -8,7 +8,6 @@ DNS names, TLS lengths — which random bytes almost never do.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,10 +15,9 @@ from hypothesis import strategies as st
 from netscope.constants import SUPPORTED_LINKTYPES
 
 from . import build as b
-from .corpus_reader import read_packets
+from .corpus_reader import CORPUS_DIR, read_packets
 from .invariants import check_packet
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
 LINKTYPES = sorted(SUPPORTED_LINKTYPES) + [2, 127, 239, 65535]
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -35,8 +33,8 @@ def seed_packets() -> list[tuple[int, bytes]]:
         (101, b.ipv6(b.ext_options(44) + b.ext_fragment(6) + b.tcp(options=b"\x01" * 8), 0)),
         (0, b"\x02\0\0\0" + b.ipv4(b.icmp_echo(), proto=1)),
     ]
-    if CORPUS.is_dir():
-        for path in sorted(CORPUS.glob("*.pcap*")):
+    if CORPUS_DIR.is_dir():
+        for path in sorted(CORPUS_DIR.glob("*.pcap*")):
             seeds += [(p.linktype, p.data) for p in read_packets(path)[:4]]
     return seeds
 
