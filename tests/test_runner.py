@@ -153,11 +153,6 @@ def test_summary_block_format(corpus: Callable[[str], Path], cli: Callable[..., 
     assert len(columns) == 1, rows
 
 
-@pytest.mark.xfail(
-    reason="sinks/summary.py pads labels to len+1 (one space after 'Packets captured:'); "
-    "SPEC §6 shows two (value column 21)",
-    strict=False,
-)
 def test_summary_matches_spec_spacing(
     corpus: Callable[[str], Path], cli: Callable[..., Any]
 ) -> None:
