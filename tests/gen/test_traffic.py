@@ -303,6 +303,7 @@ def test_ground_truth_matches_reparse(trace: Trace) -> None:
         assert pkts[-1][0].ts == t.last_seen_ns
         assert {p.vlans for p, _ in pkts} == {t.vlan_ids}
         assert {p.version for p, _ in pkts} == {t.ip_version}
+    assert all(f.client is None for f in trace.truth.flows if f.protocol != "tcp")
     table = trace.truth.table_flows()
     assert all(f.protocol in ("tcp", "udp") for f in table)
     assert len(table) < len(trace.truth.flows), "some ICMP conversations are present"
@@ -399,12 +400,57 @@ def test_tls_client_hello_carries_the_sni(trace: Trace) -> None:
     assert tls
     for t in tls:
         client_dir = 0 if t.client == "a" else 1
-        first = next(p for p, d in flows[t.key] if d == client_dir and p.payload)
+        syn = flows[t.key][0][0]
+        # The first byte of the client stream (it may arrive swapped with the next segment).
+        first = next(
+            p
+            for p, d in flows[t.key]
+            if d == client_dir and p.payload and p.seq == (syn.seq + 1) & M32
+        )
         rec = first.payload
         assert rec[0] == 22 and rec[5] == 1  # handshake record, ClientHello
         assert struct.unpack_from("!H", rec, 3)[0] == len(rec) - 5
         assert t.sni is not None and t.sni.encode() in rec
         assert t.b_port == 443 or t.a_port == 443
+
+
+def stream_bytes(pkts: list[tuple[Pkt, int]], direction: int, isn: int) -> bytes:
+    """One direction's byte stream, reassembled by sequence number (duplicates dropped)."""
+    chunks = {((p.seq - isn - 1) & M32): p.payload for p, d in pkts if d == direction and p.payload}
+    out = b""
+    for off in sorted(chunks):
+        assert off == len(out), "stream has no holes"
+        out += chunks[off]
+    return out
+
+
+def test_http_flows_carry_consistent_requests_and_responses(trace: Trace) -> None:
+    flows = by_flow(trace.packets)
+    checked = 0
+    for t in trace.truth.flows:
+        if t.protocol != "tcp" or not t.handshake or 80 not in (t.a_port, t.b_port):
+            continue
+        pkts = flows[t.key]
+        if len(pkts) < 3:
+            continue
+        (syn, c), (synack, s) = pkts[0], pkts[1]
+        requests = stream_bytes(pkts, c, syn.seq)
+        assert requests.count(b"GET ") == requests.count(b"\r\n\r\n")
+        assert not requests or requests.startswith(b"GET /")
+        responses = stream_bytes(pkts, s, synack.seq)
+        pos = 0
+        while pos < len(responses):
+            assert responses.startswith(b"HTTP/1.1 200 OK\r\n", pos)
+            head_end = responses.index(b"\r\n\r\n", pos) + 4
+            length = next(
+                int(line.split(b":")[1])
+                for line in responses[pos:head_end].split(b"\r\n")
+                if line.startswith(b"Content-Length:")
+            )
+            pos = head_end + length
+        assert pos == len(responses)
+        checked += bool(responses)
+    assert checked >= 5
 
 
 def test_small_packets_have_tiny_payloads(tmp_path: Path) -> None:
@@ -495,3 +541,16 @@ def test_mixed_merges_by_timestamp(tmp_path: Path) -> None:
     assert count == truth.packets + 300 + 50
     ts = [t for t, _, _ in iter_pcap(out)]
     assert len(ts) == count and ts == sorted(ts)
+
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "demo.pcap"
+
+
+@pytest.mark.skipif(not SAMPLE.is_file(), reason="samples/demo.pcap not present")
+def test_bundled_sample_is_reproducible(tmp_path: Path) -> None:
+    # The exact command documented in samples/README.md.
+    out = tmp_path / "demo.pcap"
+    args = [str(out), "--packets", "3000", "--flows", "150", "--seed", "7", "--mss", "536"]
+    assert gen_main(args) == 0
+    assert out.read_bytes() == SAMPLE.read_bytes(), "regenerate samples/demo.pcap (README)"
+    assert SAMPLE.stat().st_size < 1_000_000

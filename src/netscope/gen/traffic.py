@@ -426,8 +426,10 @@ class _FlowBuilder:
         self.counts[d] += 1
         self.counts[d + 2] += n
 
-    def tcp_emitters(self, rtt: int, rnd: Callable[[], float]) -> tuple[_TcpEmit, _TcpEmit]:
-        """Two closures (client->server, server->client) that advance the clock and emit.
+    def tcp_emitters(
+        self, rtt: int, rnd: Callable[[], float]
+    ) -> tuple[_TcpEmit, _TcpEmit, Callable[[], None]]:
+        """Closures emitting client->server and server->client segments, plus ``flush``.
 
         Everything constant is bound as a closure variable, so a segment costs one call, one
         struct pack and a few integer additions. Checksums use the fact that a ones'-complement
@@ -435,14 +437,17 @@ class _FlowBuilder:
         whole and one ``%`` replaces the folding. The clock models a capture point next to
         the client: server packets show up an RTT after the client packet that triggered
         them, client packets shortly after server ones; ``extra_us`` adds think time.
+        Per-direction counters live in closure cells (cheaper than list items); ``flush()``
+        adds them to :attr:`counts` and must be called before :meth:`truth`.
         """
-        clock = [self.t, 0]  # current time, direction of the last packet
+        now = self.t  # flow clock (µs) and the direction of the last packet, shared
+        last_dir = 0
         heads_append = self.heads.append
         pays_append = self.pays.append
         keys_append = self.keys.append
-        counts = self.counts
         mul, slot = self.gen.key_mul, self.slot
         rec = _REC
+        flushers: list[Callable[[], None]] = []
 
         def make(d: int) -> _TcpEmit:
             s = self.dirs[d]
@@ -452,7 +457,16 @@ class _FlowBuilder:
             base_sum = s.addr_sum + 6 + sport + dport + win + 0x5000
             turn_gap, turn_span = (rtt, rtt >> 3) if d else (20, 180)
             elen = len(eth)
-            pkts_i, bytes_i = d, d + 2
+            npk = nby = 0
+            counts = self.counts
+
+            def flush() -> None:
+                nonlocal npk, nby
+                counts[d] += npk
+                counts[d + 2] += nby
+                npk = nby = 0
+
+            flushers.append(flush)
 
             if s.v6:
                 word0 = s.word0
@@ -466,12 +480,13 @@ class _FlowBuilder:
                     psum: int,
                     opts: bytes = b"",
                 ) -> None:
-                    if clock[1] == d:
-                        t = clock[0] + 3 + int(rnd() * 40) + extra
+                    nonlocal now, last_dir, npk, nby
+                    if last_dir == d:
+                        now += 3 + int(rnd() * 40) + extra
                     else:
-                        clock[1] = d
-                        t = clock[0] + turn_gap + int(rnd() * turn_span) + extra
-                    clock[0] = t
+                        last_dir = d
+                        now += turn_gap + int(rnd() * turn_span) + extra
+                    t = now
                     tcp_len = 20 + len(payload)
                     if opts:
                         olen = len(opts)
@@ -493,8 +508,8 @@ class _FlowBuilder:
                     )  # fmt: skip
                     pays_append(payload)
                     keys_append(t * mul + slot)
-                    counts[pkts_i] += 1
-                    counts[bytes_i] += n
+                    npk += 1
+                    nby += n
 
                 return emit_v6
 
@@ -510,13 +525,13 @@ class _FlowBuilder:
                 psum: int,
                 opts: bytes = b"",
             ) -> None:
-                nonlocal ident
-                if clock[1] == d:
-                    t = clock[0] + 3 + int(rnd() * 40) + extra
+                nonlocal now, last_dir, npk, nby, ident
+                if last_dir == d:
+                    now += 3 + int(rnd() * 40) + extra
                 else:
-                    clock[1] = d
-                    t = clock[0] + turn_gap + int(rnd() * turn_span) + extra
-                clock[0] = t
+                    last_dir = d
+                    now += turn_gap + int(rnd() * turn_span) + extra
+                t = now
                 tcp_len = 20 + len(payload)
                 if opts:
                     olen = len(opts)
@@ -542,12 +557,18 @@ class _FlowBuilder:
                 )  # fmt: skip
                 pays_append(payload)
                 keys_append(t * mul + slot)
-                counts[pkts_i] += 1
-                counts[bytes_i] += n
+                npk += 1
+                nby += n
 
             return emit_v4
 
-        return make(0), make(1)
+        e0, e1 = make(0), make(1)
+
+        def flush_all() -> None:
+            for f in flushers:
+                f()
+
+        return e0, e1, flush_all
 
     def udp(self, d: int, payload: bytes | memoryview, psum: int) -> None:
         """Emit one UDP datagram from direction ``d`` at time ``self.t``."""
@@ -582,7 +603,7 @@ class _FlowBuilder:
         seq_wraps: bool = False,
         sni: str | None = None,
         icmp_id: int | None = None,
-        client_known: bool = True,
+        client_known: bool = False,
     ) -> FlowTruth:
         """Fold the per-direction counters into a :class:`FlowTruth` with ordered endpoints."""
         spec = self.spec
@@ -674,8 +695,8 @@ class _Generator:
         retrans_rate = 0.0 if spec.midstream else self.retrans_rate
         ooo_rate = 0.0 if spec.midstream else self.ooo_rate
         both = ooo_rate + retrans_rate
-        emitters = fb.tcp_emitters(rtt, rnd)
-        e0, e1 = emitters
+        e0, e1, flush = fb.tcp_emitters(rtt, rnd)
+        emitters = (e0, e1)
         bases = (fb.dirs[0].payload_base, fb.dirs[1].payload_base)
 
         if spec.wrap:
@@ -693,10 +714,14 @@ class _Generator:
             syn_opts = pk.tcp_options(mss=mss, sack_perm=True, wscale=7)
             e0(0, _SYN, isn[0], 0, b"", 0, syn_opts)
             if budget == 1:
-                return fb.truth("tcp", "tcp", tcp_state="syn_sent", handshake=True)
+                flush()
+                return fb.truth(
+                    "tcp", "tcp", tcp_state="syn_sent", handshake=True, client_known=True
+                )
             if budget == 2:  # refused: RST/ACK from the server
                 e1(0, _RST | _ACK, 0, nxt[0], b"", 0)
-                return fb.truth("tcp", "tcp", tcp_state="reset", handshake=True)
+                flush()
+                return fb.truth("tcp", "tcp", tcp_state="reset", handshake=True, client_known=True)
             e1(0, _SYN | _ACK, isn[1], nxt[0], b"", 0, syn_opts)
             e0(0, _ACK, nxt[0], nxt[1], b"", 0)
             rem = budget - 3
@@ -713,8 +738,12 @@ class _Generator:
             close = 1
         rem -= close
 
+        # Plain-text HTTP on 80/8080 (so Wireshark sees valid requests and responses), and a
+        # TLS ClientHello opening most port-443 flows; neither in small-packet mode.
+        http = spec.dport in (80, 8080) and not small and mss >= 256
+        host = f"{rng.choice(_SUBDOMAINS)}.{rng.choice(_DOMAINS)}"
         tls_hello: bytes | None = None
-        if spec.dport == 443 and handshake and not small and rem >= 1 and rnd() < 0.7:
+        if spec.dport == 443 and handshake and mss >= 400 and not small and rem and rnd() < 0.7:
             sni = f"{rng.choice(_SUBDOMAINS)}.{rng.choice(_DOMAINS)}"
             tls_hello = pk.tls_client_hello(
                 sni, client_random=rng.randbytes(32), session_id=rng.randbytes(32),
@@ -736,37 +765,56 @@ class _Generator:
                     n = 24
             if n > rem:
                 n = rem
+            # Segment lengths: requests 60-760 bytes, responses full segments then a partial.
+            if small:
+                lengths = [1 + int(rnd() * 64) for _ in range(n)]
+            elif d == 0:
+                lengths = [min(mss, 60 + int(rnd() * 700)) for _ in range(n)]
+            else:
+                lengths = [mss] * n
+                lengths[-1] = 1 + int(rnd() * mss)
+            # Application bytes that start the burst (TLS ClientHello, HTTP request/response
+            # header); the rest of the stream comes from the pool.
+            text = b""
+            if tls_hello is not None and d == 0:
+                text, tls_hello = tls_hello, None
+                lengths[0] = len(text)
+            elif http:
+                text = _http_text(d, lengths, host, rng)
             # The burst's segments: (seq, end, payload, payload sum, draw for anomalies).
-            # Payloads come from the pool at the stream offset (inlined _Pool.take), so a
+            # Pool payloads sit at their stream offset (inlined _Pool.take), so a
             # retransmission naturally carries the same bytes.
             segs = []
             base = bases[d]
             seq = nxt[d]
             offset = sent[d]
-            for k in range(n):
-                if tls_hello is not None and d == 0:
-                    payload: bytes | memoryview = tls_hello
-                    psum = pk.ones_complement_sum(tls_hello)
-                    tls_hello = None
-                    length = len(payload)
+            pos = 0
+            for length in lengths:
+                o = (base + offset) & pool_mask
+                payload: bytes | memoryview
+                if pos < len(text):
+                    part = text[pos : pos + length]
+                    psum = pk.ones_complement_sum(part)
+                    t = len(part)
+                    if t < length:
+                        # Rest of the segment from the pool; text parts that stop short are
+                        # even-length, so the pool words stay aligned for the prefix sums.
+                        q = o + t
+                        h = q >> 1
+                        table = pool_odd if q & 1 else pool_even
+                        psum += table[h + ((length - t) >> 1)] - table[h]
+                        if (length - t) & 1:
+                            psum += pool_data[o + length - 1] << 8
+                        part += pool_data[q : o + length]
+                    payload = part
                 else:
-                    if small:
-                        length = 1 + int(rnd() * 64)
-                    elif d == 0:
-                        length = 60 + int(rnd() * 700)
-                        if length > mss:
-                            length = mss
-                    elif k < n - 1:
-                        length = mss
-                    else:
-                        length = 1 + int(rnd() * mss)
-                    o = (base + offset) & pool_mask
                     h = o >> 1
                     table = pool_odd if o & 1 else pool_even
                     psum = table[h + (length >> 1)] - table[h]
                     if length & 1:
                         psum += pool_data[o + length - 1] << 8
                     payload = pool_view[o : o + length]
+                pos += length
                 offset += length
                 end = (seq + length) & _M32
                 segs.append((seq, end, payload, psum, rnd()))
@@ -814,7 +862,9 @@ class _Generator:
                     held_seq, held_end = seq, end
                 unacked += 1
                 spare = rem - (last - j)  # packets left after the burst's remaining data
-                if spare > 0 and (unacked >= 2 or j == last):
+                # No ACK between the two halves of a swapped pair: the late segment follows
+                # within microseconds, as network reordering looks from the capture point.
+                if spare > 0 and held_seq < 0 and (unacked >= 2 or j == last):
                     answer(0, _ACK, nxt[rv], expect, b"", 0)
                     rem -= 1
                     spare -= 1
@@ -856,6 +906,7 @@ class _Generator:
             closer(0, _ACK, nxt[d], rcv[d], b"", 0)
             state = "closed"
 
+        flush()
         fin = 1 if close > 1 else 0
         wraps = handshake and any(isn[i] + 1 + sent[i] + fin > _M32 + 1 for i in (0, 1))
         return fb.truth(
@@ -867,7 +918,7 @@ class _Generator:
             handshake=handshake,
             seq_wraps=wraps,
             sni=sni,
-            client_known=handshake,
+            client_known=handshake,  # only a SYN names the client (SPEC §6)
         )
 
     # -- UDP --------------------------------------------------------------------------------
@@ -957,6 +1008,46 @@ class _Generator:
             else:
                 fb.raw(int(reply), 1, pk.icmp_echo(ident, seq, data, reply))
         return fb.truth("icmpv6" if v6 else "icmp", "echo", icmp_id=ident)
+
+
+def _http_text(d: int, lengths: list[int], host: str, rng: random.Random) -> bytes:
+    """HTTP/1.1 text starting a burst: a whole request (d=0) or a response header (d=1).
+
+    A request fills the burst exactly (padded with an ``X-Pad`` header); a response header's
+    Content-Length covers the rest of the burst, which is pool bytes. ``lengths`` is grown at
+    its last segment when the burst is too short to hold the text.
+    """
+    total = sum(lengths)
+    if d == 0:
+        path = f"/{rng.choice(('api', 'static', 'img', 'v1', 'assets'))}/{rng.randrange(10**6)}"
+        head = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: netscope-gen/1\r\n"
+            "Accept: */*\r\nX-Pad: "
+        ).encode("ascii")
+        tail = b"\r\n\r\n"
+        short = len(head) + len(tail) - total
+        if short > 0:
+            lengths[-1] += short
+            total += short
+        return head + b"a" * (total - len(head) - len(tail)) + tail
+    if total < 120:
+        lengths[-1] += 120 - total
+        total = 120
+    while True:
+        # Content-Length counts the body, whose size depends on the header's own length; the
+        # header is also kept even-length so the body's checksum words stay aligned.
+        for server in ("netscope-gen", "netscope-gen1"):
+            template = (
+                f"HTTP/1.1 200 OK\r\nServer: {server}\r\n"
+                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n"
+            )
+            fixed = len(template) - 2  # without the "{}"
+            for digits in range(1, 8):
+                body = total - fixed - digits
+                if (fixed + digits) % 2 == 0 and len(str(body)) == digits:
+                    return template.format(body).encode("ascii")
+        lengths[-1] += 1  # e.g. 1000 vs 999: no consistent digit count; grow by one byte
+        total += 1
 
 
 def _split(total: int, weights: Sequence[float]) -> list[int]:
