@@ -321,11 +321,26 @@ def test_udp_icmp_and_other_protocols() -> None:
 
 @pytest.mark.parametrize("offset_words", [0, 1, 4])
 def test_tcp_data_offset_below_five(offset_words: int) -> None:
-    seg = bytearray(tcp4())
+    """docs/protocols.md: the fixed-header columns are kept, there is no payload."""
+    seg = bytearray(tcp4(b"abc"))
     seg[12] = offset_words << 4
     row = decode_one(eth(0x0800, pk.ipv4(V4A, V4B, TCP, bytes(seg))))
     assert row["err"] == ERR_BAD_TCP_HEADER
-    assert row["sport"] == 40000  # the ports were readable; the error says the rest is not
+    assert (row["l4_off"], row["sport"], row["dport"], row["seq"]) == (34, 40000, 443, 1000)
+    assert (row["payload_off"], row["payload_len"]) == (-1, 0)
+
+
+def test_tcp_options_need_not_be_captured() -> None:
+    """docs/protocols.md: a snaplen that cuts the TCP options still yields every TCP column;
+    ``payload_off`` may then lie beyond caplen, and ``payload_len`` follows the IP length."""
+    opts = pk.tcp_options(mss=1460, sack_perm=True, timestamps=(1, 2), wscale=7)
+    seg = pk.tcp(V4A, V4B, 40000, 443, 5, 6, "SA", options=opts, payload=b"p" * 10)
+    frame = eth(0x0800, pk.ipv4(V4A, V4B, TCP, seg))[:54]  # 54-byte snaplen
+    row = decode_one(frame)
+    assert row["err"] == ERR_OK
+    assert (row["sport"], row["tcp_flags"], row["win"]) == (40000, 0x12, 65535)
+    assert row["payload_off"] == 34 + 20 + len(opts) > 54
+    assert row["payload_len"] == 10
 
 
 def test_tcp_data_offset_beyond_segment() -> None:
@@ -333,8 +348,7 @@ def test_tcp_data_offset_beyond_segment() -> None:
     seg = bytearray(tcp4())
     seg[12] = 15 << 4
     row = decode_one(eth(0x0800, pk.ipv4(V4A, V4B, TCP, bytes(seg))))
-    assert row["payload_len"] == 0
-    assert row["err"] in (ERR_OK, ERR_BAD_TCP_HEADER, ERR_TRUNC_L4)
+    assert (row["err"], row["payload_off"], row["payload_len"]) == (ERR_OK, 34 + 60, 0)
 
 
 # ------------------------------------------------------------------ IPv6
