@@ -672,3 +672,46 @@ def test_compiled_and_pure_python_agree(tmp_path: Path) -> None:
         want = compiled.row(i)
         diff = {k: (row[k], want[k]) for k in names if row[k] != want[k]}
         assert not diff, f"packet {i} (linktype {lts[i]}): python vs compiled {diff}"
+
+
+# ------------------------------------------------------------------ columns left on errors
+
+
+def test_columns_on_link_errors_match_the_documented_rules() -> None:
+    """docs/protocols.md "Link layer": what stays set when decoding stops early."""
+    ip = pk.ipv4(V4A, V4B, TCP, tcp4())
+    cut_in_second_tag = eth(0x0800, ip, [3000, 42])[:20]
+    nine_tags = eth(0x8100, b"".join(struct.pack("!HH", 5, 0x8100) for _ in range(8)) + ip)
+    cut_pppoe = eth(0x8864, pppoe(0x0021, ip))[:19]
+    cols = decode_all([cut_in_second_tag, nine_tags, cut_pppoe])
+    assert cols.row(0)["err"] == ERR_TRUNC_LINK
+    assert (cols.row(0)["ethertype"], cols.row(0)["vlan_id"], cols.row(0)["vlan_count"]) == (
+        0x8100, 3000, 1
+    )  # fmt: skip
+    assert (cols.row(1)["err"], cols.row(1)["l3"], cols.row(1)["vlan_count"]) == (0, 0, 8)
+    assert cols.row(1)["ethertype"] == 0x8100
+    assert (cols.row(2)["err"], cols.row(2)["ethertype"]) == (ERR_TRUNC_LINK, 0x8864)
+    raw = decode_all([b"\x50" + bytes(39), b""], 101)
+    assert raw.ethertype.tolist() == [0, 0]
+    assert raw.l3_off.tolist() == [-1, -1]
+
+
+def test_columns_on_ip_errors_match_the_documented_rules() -> None:
+    """IPv4 errors leave every L3 column at its default; IPv6 extension errors keep the
+    fixed-header columns, ``proto`` where the walk stopped and the fragment bits so far."""
+    bad = bytearray(pk.ipv4(V4A, V4B, TCP, tcp4()))
+    bad[0] = 0x44
+    limit = pk.ipv6(V6A, V6B, TCP, tcp6(), ext_headers=[pk.fragment_header(0, True)]
+                    + [pk.dest_options()] * 8)  # fmt: skip
+    cut = pk.ipv6(V6A, V6B, TCP, tcp6(), ext_headers=[pk.fragment_header(0, True), ah(6)])[:60]
+    cols = decode_all([eth(0x0800, bytes(bad)), eth(0x86DD, limit), eth(0x86DD, cut)])
+    v4 = cols.row(0)
+    assert v4["err"] == ERR_BAD_IP_HEADER
+    assert (v4["l3"], v4["ttl"], v4["src_lo"], v4["dst_lo"], v4["proto"]) == (0, 0, 0, 0, 0)
+    assert v4["l3_off"] == 14  # a link-layer fact: the IP header starts there
+    for i, err, proto in ((1, ERR_IPV6_EXT_LIMIT, 60), (2, ERR_TRUNC_IPV6_EXT, 51)):
+        row = cols.row(i)
+        assert (row["err"], row["proto"], row["l3"]) == (err, proto, L3_IPV6)
+        assert row["frag"] == FRAG_HEADER | FRAG_MORE
+        assert (row["src_hi"], row["dst_lo"], row["ttl"]) == (V6A_HI, V6B_LO, 64)
+        assert (row["l4_off"], row["payload_off"]) == (-1, -1)
