@@ -363,6 +363,22 @@ def test_handshake_and_sequence_numbers(trace: Trace) -> None:
                 nxt[d] = end
         assert ahead == t.out_of_order, t.key
         assert behind == t.out_of_order + t.retransmissions, t.key
+        # Every ACK number is exactly what its sender has received in order so far.
+        cont = {ds: (syn.seq + 1) & M32, dsa: (synack.seq + 1) & M32}
+        pending: dict[int, dict[int, int]] = {ds: {}, dsa: {}}
+        for p, d in pkts[2:]:
+            if p.flags & ACK:
+                assert p.ack == cont[1 - d], (t.key, p)
+            seg_len = len(p.payload) + (1 if p.flags & FIN else 0)
+            if not seg_len:
+                continue
+            end = (p.seq + seg_len) & M32
+            if p.seq == cont[d]:
+                cont[d] = end
+                while cont[d] in pending[d]:
+                    cont[d] = pending[d].pop(cont[d])
+            elif not seq_le(end, cont[d]):
+                pending[d][p.seq] = end
         checked += 1
         if checked >= 50:
             break

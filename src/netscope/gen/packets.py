@@ -88,13 +88,20 @@ DEFAULT_DST_MAC = b"\x02\x00\x00\x00\x00\x02"
 
 
 def ones_complement_sum(data: bytes) -> int:
-    """Unfolded sum of ``data`` as big-endian 16-bit words (odd length: zero pad at the end).
+    """Ones'-complement sum of ``data`` as big-endian 16-bit words (odd length: zero padded).
 
-    Returned unfolded so callers can add a pseudo-header sum before folding once.
+    Returned as a plain integer in 0..0xFFFF that callers may add other sums to (a
+    pseudo-header) before folding once. It relies on 2**16 = 1 (mod 0xFFFF): the sum of the
+    words is congruent to the whole buffer read as one big integer, which ``int.from_bytes``
+    and one ``%`` compute several times faster than summing unpacked words. A non-zero buffer
+    whose sum is a multiple of 0xFFFF yields 0xFFFF, as the folded sum would (ones'-complement
+    "negative zero"), so checksums match RFC 1071 bit for bit.
     """
+    value = int.from_bytes(data, "big")
     if len(data) & 1:
-        data = data + b"\x00"
-    return sum(struct.unpack(f"!{len(data) // 2}H", data))
+        value <<= 8
+    rest = value % 0xFFFF
+    return rest or (0xFFFF if value else 0)
 
 
 def _fold(total: int) -> int:

@@ -250,8 +250,8 @@ def _hdr_struct(eth_len: int, v6: bool, proto: int) -> struct.Struct:
 
 
 def _word_sum(data: bytes) -> int:
-    """Unfolded 16-bit word sum of an even-length byte string."""
-    return sum(struct.unpack(f"!{len(data) // 2}H", data))
+    """16-bit word sum of ``data`` (congruent modulo 0xFFFF, which is all checksums need)."""
+    return pk.ones_complement_sum(data)
 
 
 def _fold(total: int) -> int:
@@ -752,6 +752,8 @@ class _Generator:
 
         turn = 0
         first_burst = True
+        swaps: list[int] = []  # per burst: segments swapped with their successor
+        marks: list[int] = []  # per burst: segments retransmitted after the covering ACK
         while rem > 0:
             d = turn
             rv = 1 - d
@@ -784,7 +786,7 @@ class _Generator:
             # The burst's segments: (seq, end, payload, payload sum, draw for anomalies).
             # Pool payloads sit at their stream offset (inlined _Pool.take), so a
             # retransmission naturally carries the same bytes.
-            segs = []
+            segs: list[tuple[int, int, bytes | memoryview, int]] = []
             base = bases[d]
             seq = nxt[d]
             offset = sent[d]
@@ -817,27 +819,15 @@ class _Generator:
                 pos += length
                 offset += length
                 end = (seq + length) & _M32
-                segs.append((seq, end, payload, psum, rnd()))
+                # One draw per segment decides its anomaly: swapped with the next segment
+                # (u < ooo_rate) or retransmitted later (ooo_rate <= u < both).
+                u = rnd()
+                if u < both:
+                    (swaps if u < ooo_rate else marks).append(len(segs))
+                segs.append((seq, end, payload, psum))
                 seq = end
             nxt[d] = seq
             sent[d] = offset
-            order: Sequence[int] = range(n)
-            if ooo_rate and n > 1:
-                swapped = list(order)
-                k = 0
-                while k < n - 1:
-                    if segs[k][4] < ooo_rate:
-                        swapped[k], swapped[k + 1] = k + 1, k
-                        ooo += 1
-                        k += 2
-                    else:
-                        k += 1
-                order = swapped
-            # Receiver side: expected seq, one held out-of-order segment, delayed-ACK count.
-            expect = rcv[rv]
-            held_seq = held_end = -1
-            unacked = 0
-            resend: list[int] = []
             ack_d = rcv[d]
             if d:
                 extra = 50 + int(rnd() * 2_000)  # server think time before a response
@@ -846,12 +836,40 @@ class _Generator:
             else:
                 extra = 100 + int(rnd() * 20_000)  # client think time before a request
             last = n - 1
+            if not swaps and not marks:
+                # Common case: segments in order, receiver ACKs every second one and the
+                # last, while the budget leaves room after the burst's remaining data.
+                for j in range(n):
+                    seq, end, payload, psum = segs[j]
+                    send(extra, _ACK | _PSH if j == last else _ACK, seq, ack_d, payload, psum)
+                    extra = 0
+                    rem -= 1
+                    if (j & 1 or j == last) and rem > last - j:
+                        answer(0, _ACK, nxt[rv], end, b"", 0)
+                        rem -= 1
+                rcv[rv] = nxt[d]
+                swaps.clear()
+                first_burst = False
+                turn = rv if (d == 0 or rnd() < 0.8) else d
+                continue
+            order = list(range(n))
+            swapped_at = -2
+            for k in swaps:  # non-overlapping adjacent pairs, in order
+                if k < last and k != swapped_at + 1:
+                    order[k], order[k + 1] = k + 1, k
+                    ooo += 1
+                    swapped_at = k
+            # Receiver side: expected seq, one held out-of-order segment, delayed-ACK count.
+            expect = rcv[rv]
+            held_seq = held_end = -1
+            unacked = 0
+            resend: list[int] = []
             for j, idx in enumerate(order):
-                seq, end, payload, psum, u = segs[idx]
+                seq, end, payload, psum = segs[idx]
                 send(extra, _ACK | _PSH if idx == last else _ACK, seq, ack_d, payload, psum)
                 extra = 0
                 rem -= 1
-                if ooo_rate <= u < both:
+                if idx in marks:
                     resend.append(idx)
                 if seq == expect:
                     expect = end
@@ -873,7 +891,7 @@ class _Generator:
                         # Spurious retransmissions of segments this ACK covered.
                         keep = []
                         for ridx in resend:
-                            rseq, rend, rpay, rpsum, _ = segs[ridx]
+                            rseq, rend, rpay, rpsum = segs[ridx]
                             if spare > 0 and ((expect - rend) & _M32) < 0x80000000:
                                 send(rtt, _ACK | _PSH, rseq, ack_d, rpay, rpsum)
                                 rem -= 1
@@ -882,6 +900,8 @@ class _Generator:
                             else:
                                 keep.append(ridx)
                         resend = keep
+            swaps.clear()
+            marks.clear()
             rcv[rv] = expect
             first_burst = False
             turn = rv if (d == 0 or rnd() < 0.8) else d
@@ -1035,19 +1055,25 @@ def _http_text(d: int, lengths: list[int], host: str, rng: random.Random) -> byt
         total = 120
     while True:
         # Content-Length counts the body, whose size depends on the header's own length; the
-        # header is also kept even-length so the body's checksum words stay aligned.
-        for server in ("netscope-gen", "netscope-gen1"):
-            template = (
-                f"HTTP/1.1 200 OK\r\nServer: {server}\r\n"
-                "Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n"
-            )
-            fixed = len(template) - 2  # without the "{}"
-            for digits in range(1, 8):
-                body = total - fixed - digits
-                if (fixed + digits) % 2 == 0 and len(str(body)) == digits:
-                    return template.format(body).encode("ascii")
+        # header is also kept even-length (one of two Server values) so the body's checksum
+        # words stay aligned for the pool prefix sums.
+        guess = len(str(total - _HTTP_FIXED))
+        for digits in (guess, guess - 1):
+            for extra in (0, 1):
+                body = total - _HTTP_FIXED - extra - digits
+                if (_HTTP_FIXED + extra + digits) % 2 == 0 and len(str(body)) == digits:
+                    return _HTTP_HEAD[extra] + str(body).encode("ascii") + b"\r\n\r\n"
         lengths[-1] += 1  # e.g. 1000 vs 999: no consistent digit count; grow by one byte
         total += 1
+
+
+_HTTP_HEAD = (
+    b"HTTP/1.1 200 OK\r\nServer: netscope-gen\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: ",
+    b"HTTP/1.1 200 OK\r\nServer: netscope-gen1\r\n"
+    b"Content-Type: application/octet-stream\r\nContent-Length: ",
+)
+_HTTP_FIXED = len(_HTTP_HEAD[0]) + 4  # without the digits, with the final CRLFCRLF
 
 
 def _split(total: int, weights: Sequence[float]) -> list[int]:
