@@ -12,16 +12,9 @@ import sys
 from pathlib import Path
 
 from netscope._version import __version__
+from netscope.kernels._jit import _default_cache_dir  # noqa: E402  (sets NUMBA_CACHE_DIR)
 
-
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "netscope"
-
-
-# Compiled kernels are cached per user, so a read-only site-packages still works
-# and only the first run after install pays for compilation.
-os.environ.setdefault("NUMBA_CACHE_DIR", str(_cache_root() / "numba"))
+os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
 
 import numpy as np  # noqa: E402
 
@@ -62,8 +55,10 @@ def warm_up(announce: bool = True) -> None:
     from netscope.batch import batch_from_packets
 
     tiny = batch_from_packets([bytes(60)])
-    decode(tiny, DecodedColumns.allocate(1))
+    cols = DecodedColumns.allocate(1)
+    decode(tiny, cols)
     _warm_records()
+    _warm_flows(tiny, cols)
     if first:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
@@ -81,6 +76,19 @@ def _warm_records() -> None:
     i32 = np.zeros(1, dtype=np.int32)
     scan_pcap(buf, 0, 0, False, 1000, False, 65535, 1, i64, i32, i32, i64)
     scan_pcapng(buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32)
+
+
+def _warm_flows(batch: PacketBatch, cols: DecodedColumns) -> None:
+    from netscope.flows.table import FlowOptions, FlowTable
+
+    for options in (
+        FlowOptions(max_flows=16),
+        FlowOptions(max_flows=16, rtt=False, retrans=False, out_of_order=False),
+    ):
+        table = FlowTable(options)
+        table.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
+        table.top_rows(1)
+        table.expire_idle(0)
 
 
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:

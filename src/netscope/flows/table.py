@@ -154,7 +154,7 @@ class FlowTable:
     # ---- updates ----------------------------------------------------------
     def set_tick_at(self, ts_ns: int) -> None:
         """Make ``observe`` stop (status TICK) at the first packet at/after ``ts_ns``."""
-        self.p[K.P_TICK_AT_NS] = ts_ns
+        self.p[K.P_TICK_AT_NS] = min(ts_ns, np.iinfo(np.int64).max)
 
     def observe(
         self,

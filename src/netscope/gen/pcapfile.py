@@ -13,7 +13,9 @@ Unix epoch.
 from __future__ import annotations
 
 import os
+import queue
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import BinaryIO
@@ -61,6 +63,11 @@ class PcapWriter:
     generator, which formats records itself to avoid per-packet calls). Data longer than
     ``snaplen`` is truncated and the original length kept as the wire length, like a real
     capture with a short snaplen.
+
+    With ``threaded=True`` the actual ``write`` calls run on a helper thread (at most a few
+    chunks queued): the copy into the kernel releases the GIL, so for multi-gigabyte traces it
+    overlaps with the producer instead of adding to its time. A write error is re-raised by
+    the next :meth:`flush` or by :meth:`close`.
     """
 
     def __init__(
@@ -70,6 +77,7 @@ class PcapWriter:
         nanosecond: bool = False,
         big_endian: bool = False,
         snaplen: int = 65535,
+        threaded: bool = False,
     ) -> None:
         self.linktype = linktype
         self.nanosecond = nanosecond
@@ -86,6 +94,25 @@ class PcapWriter:
             struct.pack(self._order + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
         )
         self._pending = 24
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=4)
+            self._thread = threading.Thread(target=self._drain, name="pcap-writer", daemon=True)
+            self._thread.start()
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self._file.write(chunk)
+                except BaseException as exc:  # noqa: BLE001 - handed to the producer thread
+                    self._error = exc
 
     def write(self, ts_ns: int, data: bytes, wirelen: int | None = None) -> None:
         """Append one packet captured at ``ts_ns`` (wire length defaults to ``len(data)``)."""
@@ -112,19 +139,33 @@ class PcapWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write buffered bytes to the file."""
+        """Write buffered bytes to the file (or hand them to the writer thread)."""
+        if self._error is not None:
+            raise self._error
         if self._parts:
-            self._file.write(b"".join(self._parts))
+            data = b"".join(self._parts)
             self._parts.clear()
             self._pending = 0
+            if self._queue is not None:
+                self._queue.put(data)
+            else:
+                self._file.write(data)
 
     def close(self) -> None:
-        """Flush, and close the file if this writer opened it."""
-        self.flush()
-        if self._owned:
-            self._file.close()
-        else:
-            self._file.flush()
+        """Flush, stop the writer thread, and close the file if this writer opened it."""
+        try:
+            self.flush()
+        finally:
+            if self._queue is not None and self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
+                self._queue = None
+            if self._owned:
+                self._file.close()
+            else:
+                self._file.flush()
+        if self._error is not None:
+            raise self._error
 
     def __enter__(self) -> PcapWriter:
         return self

@@ -1286,7 +1286,7 @@ def generate(
     append = out.append
     heappush, heapreplace, heappop = heapq.heappush, heapq.heapreplace, heapq.heappop
 
-    with PcapWriter(path) as writer:
+    with PcapWriter(path, threaded=True) as writer:
         while True:
             # Start every flow whose first packet comes before the earliest pending packet:
             # flows are built whole, only when they are about to be needed.

@@ -9,9 +9,21 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-import numba
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "netscope", "numba")
+
+
+# Compiled kernels are cached per user, so a read-only site-packages still works and only
+# the first run after install pays for compilation. Set here, before numba is imported,
+# so every path into the kernels (CLI, library, tests) shares the one cache.
+os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
+
+import numba  # noqa: E402
 
 _OPTIONS: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 

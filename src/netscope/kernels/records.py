@@ -19,6 +19,7 @@ CORRUPT = 2  # the record at pos has an impossible length / interface
 OTHER_BLOCK = 3  # (pcapng) the block at pos is not a packet block
 
 INT32_MAX = 2147483647
+INT64_MAX = 9223372036854775807
 
 PCAPNG_EPB = 6
 PCAPNG_SPB = 3
@@ -139,8 +140,12 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
                 data = pos + 28
             if iface >= n_ifaces or cap > blen - 32:
                 return n, pos, CORRUPT
-            ticks = (hi << 32) | lo
-            ts = _units_to_ns(ticks, if_units[iface]) + if_offset_ns[iface]
+            if hi >= 0x80000000:
+                # beyond what int64 nanoseconds can hold (~year 2262): clamp just below
+                # INT64_MAX, which the flow kernel reserves for "no tick pending"
+                ts = INT64_MAX - 1
+            else:
+                ts = _units_to_ns((hi << 32) | lo, if_units[iface]) + if_offset_ns[iface]
             state[0] = ts
         elif btype == PCAPNG_SPB:
             if n_ifaces < 1 or blen < 16:
