@@ -7,6 +7,7 @@ check walks blocks with a minimal reader written here.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import struct
@@ -398,3 +399,26 @@ def test_tcpdump_reads_written_files(tmp_path: Path) -> None:
                               text=True, timeout=60)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         assert len(proc.stdout.splitlines()) == len(frames)
+
+
+class _FailingFile(io.BytesIO):
+    def write(self, data: object) -> int:
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_pcap_writer_threaded_output_and_errors(threaded: bool) -> None:
+    plain, other = io.BytesIO(), io.BytesIO()
+    for buf, mode in ((plain, False), (other, threaded)):
+        with PcapWriter(buf, threaded=mode) as w:
+            for i in range(5000):
+                w.write(T0 + i, bytes([i & 0xFF]) * 300)
+    assert plain.getvalue() == other.getvalue()
+    w = PcapWriter(_FailingFile(), threaded=threaded)
+    with pytest.raises(OSError, match="disk full"):
+        for i in range(5000):
+            w.write(T0 + i, bytes(300))
+        w.close()
+    with contextlib.suppress(OSError):
+        w.close()  # idempotent: stops the writer thread even after a failure
+    assert w._thread is None or not w._thread.is_alive()

@@ -71,15 +71,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
 
     g = p.add_argument_group("traffic")
-    g.add_argument("--packets", type=_positive, default=10_000, help="exact packet count")
-    g.add_argument("--flows", type=_positive, default=500, help="number of conversations")
+    g.add_argument(
+        "--packets",
+        type=_positive,
+        default=10_000,
+        metavar="N",
+        help="exact packet count (default 10000)",
+    )
+    g.add_argument("--flows", type=_positive, default=500, metavar="N",
+                   help="number of conversations (default 500)")  # fmt: skip
     g.add_argument("--small", action="store_true", help="1-64 byte payloads (pps benchmarks)")
-    g.add_argument("--mss", type=int, help="TCP MSS (default 1460 / 1440 for IPv6)")
-    g.add_argument("--v6-fraction", type=_fraction, default=0.2)
-    g.add_argument("--udp-fraction", type=_fraction, default=0.2)
-    g.add_argument("--vlan-fraction", type=_fraction, default=0.02)
-    g.add_argument("--retrans-rate", type=_fraction, default=0.01)
-    g.add_argument("--ooo-rate", type=_fraction, default=0.01)
+    g.add_argument("--mss", type=int, metavar="BYTES",
+                   help="TCP MSS, 64-1460 (default 1460, 1440 for IPv6)")  # fmt: skip
+    g.add_argument(
+        "--v6-fraction",
+        type=_fraction,
+        default=0.2,
+        metavar="F",
+        help="share of conversations over IPv6 (default 0.2)",
+    )
+    g.add_argument(
+        "--udp-fraction",
+        type=_fraction,
+        default=0.2,
+        metavar="F",
+        help="share of conversations over UDP (default 0.2)",
+    )
+    g.add_argument(
+        "--vlan-fraction",
+        type=_fraction,
+        default=0.02,
+        metavar="F",
+        help="share of conversations with VLAN tags (default 0.02)",
+    )
+    g.add_argument(
+        "--retrans-rate",
+        type=_fraction,
+        default=0.01,
+        metavar="P",
+        help="per data segment retransmission probability (default 0.01)",
+    )
+    g.add_argument("--ooo-rate", type=_fraction, default=0.01, metavar="P",
+                   help="per data segment out-of-order probability (default 0.01)")  # fmt: skip
     g.add_argument("--truth-json", metavar="PATH", help="write the ground truth as JSON")
 
     a = p.add_argument_group("scenarios (both)")

@@ -1373,8 +1373,9 @@ class ScenarioTruth:
 
 
 def _check_version(addr: str, v6: bool, what: str) -> None:
-    if (ipaddress.ip_address(addr).version == 6) != v6:
-        raise ValueError(f"{what} {addr} does not match v6={v6}")
+    version = ipaddress.ip_address(addr).version
+    if (version == 6) != v6:
+        raise ValueError(f"{what} {addr} is IPv{version} but v6={v6} (the --v6 option)")
 
 
 def _syn(
