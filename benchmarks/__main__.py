@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_e2e_decode, bench_parse
+from benchmarks import bench_e2e_decode, bench_flows, bench_parse
 
 
 def main(argv: list[str]) -> int:
@@ -15,6 +15,8 @@ def main(argv: list[str]) -> int:
     if "--e2e" in argv:
         e2e_args = argv[argv.index("--e2e") + 1 :]
     bench_parse.main([])
+    print()
+    bench_flows.main()
     print()
     bench_e2e_decode.main(e2e_args)
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from netscope.analysis import Analyzer
 from netscope.batch import PacketBatch
+from netscope.columns import DecodedColumns
 from netscope.flows import layout as L
 from netscope.flows.table import FlowOptions, FlowTable
 
@@ -42,6 +43,8 @@ class Tick:
 
 
 TickHandler = Callable[[Tick], None]
+# Called with every decoded batch (e.g. the anomaly detector): (batch, columns).
+BatchObserver = Callable[[PacketBatch, "DecodedColumns"], None]
 
 
 class InlineProcessor:
@@ -58,12 +61,21 @@ class InlineProcessor:
         self.tick_interval_ns = tick_interval_ns  # 0 = no ticks; on_tick may be set later
         self.on_tick = on_tick
         self._tick_start: int | None = None
+        self.observers: list[BatchObserver] = []
+        # Live capture ticks on wall time: the caller calls wall_tick(); packet time
+        # then never triggers a tick (SPEC §6).
+        self.wall_clock_ticks = False
 
     def feed(self, batch: PacketBatch) -> None:
         """Process one batch completely (ticks are emitted as boundaries pass)."""
         if batch.count == 0:
             return
         cols = self.analyzer.process(batch)
+        for observer in self.observers:
+            observer(batch, cols)
+        if self.wall_clock_ticks:
+            self.flows.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
+            return
         if self.tick_interval_ns and self.on_tick is not None and self._tick_start is None:
             self._tick_start = int(batch.ts_ns[0])
             self.flows.set_tick_at(self._tick_start + self.tick_interval_ns)
@@ -86,12 +98,12 @@ class InlineProcessor:
         self._tick_start = start
         self.flows.set_tick_at(start + interval)
 
-    def _deliver(self, start: int, end: int) -> None:
+    def _deliver(self, start: int, end: int, interval_ns: int | None = None) -> None:
         g = self.flows.g
         tick = Tick(
             start_ns=start,
             end_ns=end,
-            interval_ns=self.tick_interval_ns,
+            interval_ns=interval_ns or self.tick_interval_ns,
             bytes=int(g[L.G_TICK_BYTES]),
             packets=int(g[L.G_TICK_PKTS]),
             active_flows=self.flows.active,
@@ -100,6 +112,11 @@ class InlineProcessor:
         g[L.G_TICK_PKTS] = 0
         assert self.on_tick is not None
         self.on_tick(tick)
+
+    def wall_tick(self, start_ns: int, end_ns: int) -> None:
+        """Emit a tick for a wall-clock interval (live capture), whatever packets came."""
+        if self.on_tick is not None:
+            self._deliver(start_ns, end_ns, end_ns - start_ns)
 
     def finish(self) -> None:
         """Emit the last, partial interval (if it saw packets) at end of input."""
