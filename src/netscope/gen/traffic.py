@@ -47,6 +47,7 @@ import math
 import os
 import random
 import struct
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import accumulate
@@ -93,8 +94,15 @@ _DOMAINS = (
     "login.example.net",
 )
 _SUBDOMAINS = ("www", "api", "cdn", "img", "auth", "edge", "m", "static", "ws", "v2")
-_TCP_PORTS = (443, 443, 443, 443, 443, 80, 80, 80, 22, 8080, 8443, 3306, 5432, 6379, 993, 25)
-_UDP_GENERIC_PORTS = (5004, 4500, 1194, 3478, 5060, 27015, 9000, 10001)
+# Server ports. Opaque (pool) payloads go only where Wireshark's dissectors accept arbitrary
+# bytes (TLS-based ports, databases, SMTP) so the trace opens without "malformed" errors;
+# 80/8080 carry real HTTP text. No SSH, Redis, OpenVPN, SIP or IPsec NAT-T: their dissectors
+# reject noise or track sequence numbers.
+_TCP_PORTS = (443, 443, 443, 443, 443, 80, 80, 80, 8080, 8443, 8443, 3306, 5432, 993, 995, 25)
+_UDP_GENERIC_PORTS = (5004, 3478, 27015, 9000, 10001, 34197)
+# Opaque UDP payloads start with this tag: its first byte keeps RTP/RTCP heuristics (version
+# bits 2) from claiming them, and its even length keeps pool words aligned for the checksum.
+_UDP_TAG = b"NSg\x01"
 _WINDOWS = (502, 1024, 8192, 29200, 64240, 65535)
 
 
@@ -260,6 +268,9 @@ def _fold(total: int) -> int:
     return total
 
 
+_UDP_TAG_SUM = _word_sum(_UDP_TAG)
+
+
 class _Dir:
     """Everything constant about one direction of one conversation.
 
@@ -380,8 +391,7 @@ class _FlowBuilder:
         self.spec = spec
         self.slot = slot
         self.keys: list[int] = []
-        self.heads: list[bytes] = []
-        self.pays: list[bytes | memoryview] = []
+        self.data: list[bytes | memoryview] = []  # head, payload, head, payload, ...
         self.counts = [0, 0, 0, 0]  # packets c->s, packets s->c, bytes c->s, bytes s->c
         self.t = spec.start_us
         rng = gen.rng
@@ -420,8 +430,8 @@ class _FlowBuilder:
     def _record(self, d: int, head: bytes, payload: bytes | memoryview) -> None:
         t = self.t
         n = len(head) + len(payload)
-        self.heads.append(_REC(BASE_SEC + t // 1_000_000, t % 1_000_000, n, n) + head)
-        self.pays.append(payload)
+        self.data.append(_REC(BASE_SEC + t // 1_000_000, t % 1_000_000, n, n) + head)
+        self.data.append(payload)
         self.keys.append(t * self.gen.key_mul + self.slot)
         self.counts[d] += 1
         self.counts[d + 2] += n
@@ -440,10 +450,9 @@ class _FlowBuilder:
         Per-direction counters live in closure cells (cheaper than list items); ``flush()``
         adds them to :attr:`counts` and must be called before :meth:`truth`.
         """
-        now = self.t  # flow clock (µs) and the direction of the last packet, shared
-        last_dir = 0
-        heads_append = self.heads.append
-        pays_append = self.pays.append
+        now = self.t  # flow clock (µs) and the direction of the last packet, shared;
+        last_dir = -1  # -1: nothing sent yet, the first packet goes out at the start time
+        heads_append = pays_append = self.data.append
         keys_append = self.keys.append
         mul, slot = self.gen.key_mul, self.slot
         rec = _REC
@@ -483,9 +492,11 @@ class _FlowBuilder:
                     nonlocal now, last_dir, npk, nby
                     if last_dir == d:
                         now += 3 + int(rnd() * 40) + extra
-                    else:
+                    elif last_dir >= 0:
                         last_dir = d
                         now += turn_gap + int(rnd() * turn_span) + extra
+                    else:
+                        last_dir = d
                     t = now
                     tcp_len = 20 + len(payload)
                     if opts:
@@ -528,9 +539,11 @@ class _FlowBuilder:
                 nonlocal now, last_dir, npk, nby, ident
                 if last_dir == d:
                     now += 3 + int(rnd() * 40) + extra
-                else:
+                elif last_dir >= 0:
                     last_dir = d
                     now += turn_gap + int(rnd() * turn_span) + extra
+                else:
+                    last_dir = d
                 t = now
                 tcp_len = 20 + len(payload)
                 if opts:
@@ -855,7 +868,9 @@ class _Generator:
             order = list(range(n))
             swapped_at = -2
             for k in swaps:  # non-overlapping adjacent pairs, in order
-                if k < last and k != swapped_at + 1:
+                # The segment starting with application text (HTTP header, ClientHello) stays
+                # first: Wireshark, without out-of-order reassembly, would misparse the rest.
+                if k < last and k != swapped_at + 1 and (k or not text):
                     order[k], order[k + 1] = k + 1, k
                     ooo += 1
                     swapped_at = k
@@ -1002,9 +1017,10 @@ class _Generator:
                 if i:
                     d = d if rnd() < 0.4 else 1 - d
                     fb.t += 30 + int(rnd() * 5_000)
-                length = 1 + int(rnd() * 64) if self.small else 20 + int(rnd() * 1180)
-                payload, psum = take(fb.dirs[d].payload_base + sent[d], length)
+                length = int(rnd() * 61) if self.small else 16 + int(rnd() * 1160)
+                body, bsum = take(fb.dirs[d].payload_base + sent[d], length)
                 sent[d] += length
+                payload, psum = _UDP_TAG + body, _UDP_TAG_SUM + bsum
             fb.udp(d, payload, psum)
         return fb.truth("udp", kind)
 
@@ -1266,10 +1282,10 @@ def generate(
     duration_us = max(10_000_000, packets * 50)
     specs = _plan(gen.rng, packets, flows, v6_fraction, udp_fraction, vlan_fraction, duration_us)
     truths: list[FlowTruth] = []
-    # Per flow slot: heap keys, record heads and payloads of its packets, and a cursor.
+    # Per flow slot: sort keys of its packets, their heads and payloads (interleaved), and
+    # a cursor.
     keys: list[list[int]] = [[] for _ in range(flows)]
-    heads: list[list[bytes]] = [[] for _ in range(flows)]
-    pays: list[list[bytes | memoryview]] = [[] for _ in range(flows)]
+    datas: list[list[bytes | memoryview]] = [[] for _ in range(flows)]
     pos = [0] * flows
     start_keys = [s.start_us * key_mul + i for i, s in enumerate(specs)]
     never = 1 << 200  # larger than any key
@@ -1283,7 +1299,7 @@ def generate(
     key = 0
     mask = key_mul - 1
     out: list[bytes | memoryview] = []
-    append = out.append
+    extend = out.extend
     heappush, heapreplace, heappop = heapq.heappush, heapq.heapreplace, heapq.heappop
 
     with PcapWriter(path, threaded=True) as writer:
@@ -1300,7 +1316,7 @@ def generate(
                     raise AssertionError(f"flow {next_flow}: {len(fb.keys)} != {spec.budget}")
                 truths.append(truth)
                 total_bytes += truth.bytes
-                keys[next_flow], heads[next_flow], pays[next_flow] = fb.keys, fb.heads, fb.pays
+                keys[next_flow], datas[next_flow] = fb.keys, fb.data
                 heappush(heap, fb.keys[0])
                 next_flow += 1
                 next_start = start_keys[next_flow]
@@ -1314,25 +1330,20 @@ def generate(
             # sentinel guarantees heap[1] exists.
             fi = key & mask
             p = pos[fi]
-            fkeys, fheads, fpays = keys[fi], heads[fi], pays[fi]
-            end = len(fkeys)
+            fkeys = keys[fi]
             limit = heap[1]
             if len(heap) > 2 and heap[2] < limit:
                 limit = heap[2]
             if next_start < limit:
                 limit = next_start
-            while True:
-                append(fheads[p])
-                append(fpays[p])
-                p += 1
-                if p == end or fkeys[p] > limit:
-                    break
-            if p < end:
-                pos[fi] = p
-                heapreplace(heap, fkeys[p])
+            q = bisect_right(fkeys, limit, p + 1)
+            extend(datas[fi][2 * p : 2 * q])
+            if q < len(fkeys):
+                pos[fi] = q
+                heapreplace(heap, fkeys[q])
             else:
                 heappop(heap)
-                keys[fi], heads[fi], pays[fi] = [], [], []
+                keys[fi], datas[fi] = [], []
             if len(out) >= 8192:
                 writer.write_raw(b"".join(out), len(out) >> 1)
                 written += len(out) >> 1
