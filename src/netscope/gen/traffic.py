@@ -31,8 +31,12 @@ flow direction precomputes its Ethernet/VLAN prefix, a ``struct.Struct`` for the
 L2-L4 header and the constant part of the IPv4 and TCP/UDP checksums; per packet only the
 variable fields are added (RFC 1624 style incremental sums). Payloads are slices of a
 pseudo-random pool whose 16-bit word prefix sums are precomputed, so a payload's checksum
-contribution costs two list lookups. Flows are built whole when they start and merged by
-timestamp through a heap of integer keys; output is written in ~1 MiB chunks.
+contribution costs two list lookups; checksums use ``% 0xFFFF`` instead of folding
+(a ones'-complement sum is congruent to the plain sum modulo 0xFFFF). Flows are built whole
+when they start and merged by timestamp through a heap of integer keys, one heap operation
+per run of consecutive packets of a flow (found with ``bisect``); output goes out in ~1 MiB
+chunks from a writer thread. Measured on the project machine (2 cores, CPython 3.11):
+about 300k packets/s with realistic sizes and 310-350k packets/s with ``small_packets``.
 
 Attack scenarios for the anomaly detectors: :func:`syn_flood`, :func:`port_scan`, and
 :func:`mixed` to merge them with background traffic by timestamp.
