@@ -385,25 +385,36 @@ def test_rtt_with_thousands_of_directions_outstanding_at_once() -> None:
 
 
 def test_rtt_ring_pool_is_bounded() -> None:
-    """A SYN flood cannot grow memory: past MAX_RING_SLOTS, segments go unsampled (counted)."""
+    """A SYN flood cannot grow memory: past MAX_RING_SLOTS, segments go unsampled (counted).
+
+    The first outstanding segment of a direction lives in the flow's own row (no ring);
+    the ring pool is only used from the second one on, so each flow here sends two.
+    """
     extra = 100
-    syn, synack, _ = handshake_frames(MAX_RING_SLOTS + extra)
+    n = MAX_RING_SLOTS + extra
+    server = 0xC0A80001
+    first, second = [], []
+    for k in range(n):
+        ip, port = 0x0A000000 + k, 1024 + k % 60_000
+        first.append(fast_tcp4(ip, server, port, 443, TCP_SYN, 1000, 0))
+        second.append(fast_tcp4(ip, server, port, 443, TCP_SYN, 2000, 0))  # new data, seq 2000
     table = FlowTable(KEEP_ALL)
     slots = table.ring_seq.shape[0]
     assert slots == MAX_RING_SLOTS
-    feed(table, [(T0, f) for f in syn])
-    assert table.active == MAX_RING_SLOTS + extra
+    feed(table, [(T0, f) for f in first])
+    assert table.active == n
+    assert table.totals["rtt_untracked"] == 0  # all in the rows' inline slots
+    feed(table, [(T0 + MS, f) for f in second])
     assert table.totals["rtt_untracked"] == extra
     assert table.ring_seq.shape[0] == slots
-    # the late flows' SYNs were not remembered: their SYN-ACKs give no sample (and, the pool
-    # still being full, are not remembered either); the first flow's SYN-ACK does give one
-    feed(table, [(T0 + 10 * MS, f) for f in synack[-extra:]])
-    assert table.totals["rtt_untracked"] == 2 * extra
-    assert not table.i64[table.live_rows(), L.I_RTT_SAMPLES].any()
-    feed(table, [(T0 + 20 * MS, synack[0])])
-    assert int(table.i64[table.live_rows(), L.I_RTT_SAMPLES].sum()) == 1
+    # an ACK covering both segments of the first flow samples the newer one (1 sample)
+    ack_all = fast_tcp4(server, 0x0A000000, 443, 1024, TCP_SYN | TCP_ACK, 5000, 2001)
+    feed(table, [(T0 + 21 * MS, ack_all)])
+    rows = table.live_rows()
+    assert int(table.i64[rows, L.I_RTT_SAMPLES].sum()) == 1
+    assert np.isclose(table.f64[rows, L.F_RTT_LAST].max(), 20.0)
     # packets are counted whatever happens to RTT
-    assert int(table.i64[table.live_rows(), L.I_PKTS_AB].sum()) == MAX_RING_SLOTS + extra
+    assert int(table.i64[rows, L.I_PKTS_AB].sum()) == 2 * n
 
 
 # ---------------------------------------------------------------------------- top-N

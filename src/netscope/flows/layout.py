@@ -27,7 +27,9 @@ I64_SCALE_WIDTH = 8
 I_RETRANS = 8  # deep mode only from here on
 I_OOO = 9
 I_RTT_SAMPLES = 10
-I64_WIDTH = 11
+I_OUT_TS_AB = 11  # send time of the oldest outstanding a→b segment (inline RTT slot)
+I_OUT_TS_BA = 12
+I64_WIDTH = 13
 
 # f64: float64[rows, F64_WIDTH] — RTT in milliseconds (deep mode only)
 F_RTT_LAST = 0
@@ -40,7 +42,9 @@ S_MAX_END_AB = 0  # highest seq_end sent a→b
 S_MAX_END_BA = 1
 S_LAST_ACK_AB = 2  # highest ACK sent a→b (acknowledges b's data)
 S_LAST_ACK_BA = 3
-U32_WIDTH = 4
+S_OUT_END_AB = 4  # seq_end of the oldest outstanding a→b segment (inline RTT slot)
+S_OUT_END_BA = 5
+U32_WIDTH = 6
 
 # u8: uint8[rows, U8_WIDTH]
 B_STATE = 0  # TCP_STATE_*
@@ -54,6 +58,8 @@ SEQF_HAVE_END_AB = 1
 SEQF_HAVE_END_BA = 2
 SEQF_HAVE_ACK_AB = 4
 SEQF_HAVE_ACK_BA = 8
+SEQF_OUT_AB = 16  # the inline outstanding-segment slot of a→b is in use
+SEQF_OUT_BA = 32
 
 # links: int32[rows, 4] — LRU list (by last packet) and per-direction RTT ring slot
 L_PREV = 0

@@ -103,11 +103,13 @@ class FlowTable:
     # ---- allocation -------------------------------------------------------
     def _alloc_rows(self, rows: int) -> None:
         deep = self.deep
-        self.keys = np.zeros((rows, L.KEY_WIDTH), dtype=np.uint64)
-        self.i64 = np.zeros((rows, L.I64_WIDTH if deep else L.I64_SCALE_WIDTH), dtype=np.int64)
-        self.u8 = np.zeros((rows, L.U8_WIDTH), dtype=np.uint8)
-        self.f64 = np.zeros((rows if deep else 1, L.F64_WIDTH), dtype=np.float64)
-        self.u32 = np.zeros((rows if deep else 1, L.U32_WIDTH), dtype=np.uint32)
+        # np.full (not np.zeros) writes every page now: the table is pre-sized memory the
+        # hot path owns, so new flows never pay first-touch page faults mid-capture.
+        self.keys = np.full((rows, L.KEY_WIDTH), 0, dtype=np.uint64)
+        self.i64 = np.full((rows, L.I64_WIDTH if deep else L.I64_SCALE_WIDTH), 0, dtype=np.int64)
+        self.u8 = np.full((rows, L.U8_WIDTH), 0, dtype=np.uint8)
+        self.f64 = np.full((rows if deep else 1, L.F64_WIDTH), 0.0, dtype=np.float64)
+        self.u32 = np.full((rows if deep else 1, L.U32_WIDTH), 0, dtype=np.uint32)
         link_width = L.LINK_WIDTH if self.options.rtt else 2
         self.links = np.full((rows, link_width), -1, dtype=np.int32)
         self._alloc_index(rows)
@@ -115,7 +117,7 @@ class FlowTable:
     def _alloc_index(self, rows: int) -> None:
         size = _pow2_at_least(max(2 * rows, 16))
         self.idx_row = np.full(size, -1, dtype=np.int32)
-        self.idx_tag = np.zeros(size, dtype=np.uint32)
+        self.idx_tag = np.full(size, 0, dtype=np.uint32)
 
     def _alloc_rings(self, slots: int) -> None:
         self.ring_seq = np.zeros((slots, L.RTT_RING if self.options.rtt else 1), dtype=np.uint32)

@@ -54,6 +54,7 @@ from netscope.flows.layout import (
     I_DELTA_PKTS,
     I_FIRST_NS,
     I_LAST_NS,
+    I_OUT_TS_AB,
     I_OOO,
     I_PKTS_AB,
     I_RETRANS,
@@ -72,7 +73,9 @@ from netscope.flows.layout import (
     RTT_RING,
     S_LAST_ACK_AB,
     S_MAX_END_AB,
+    S_OUT_END_AB,
     SEQF_HAVE_ACK_AB,
+    SEQF_OUT_AB,
     SEQF_HAVE_END_AB,
     ST_DONE,
     ST_EXPIRED_FULL,
@@ -390,11 +393,18 @@ def observe(  # type: ignore[no-untyped-def]
     # ``g`` is synchronised before anything else reads it (removals, returns).
     lru_head = g[G_LRU_HEAD]
     lru_tail = g[G_LRU_TAIL]
+    tick_bytes = g[G_TICK_BYTES]
+    tick_pkts = g[G_TICK_PKTS]
+    last_ts = g[G_LAST_TS]
+    tick_at = p[P_TICK_AT_NS]
     for i in range(start, count):
         ts = ts_ns[i]
-        if ts >= p[P_TICK_AT_NS]:
+        if ts >= tick_at:
             g[G_LRU_HEAD] = lru_head
             g[G_LRU_TAIL] = lru_tail
+            g[G_TICK_BYTES] = tick_bytes
+            g[G_TICK_PKTS] = tick_pkts
+            g[G_LAST_TS] = last_ts
             return i, ST_TICK
 
         # ---- inactivity sweep, at most once per second of packet time ----
@@ -406,7 +416,10 @@ def observe(  # type: ignore[no-untyped-def]
                 if i64[head, I_LAST_NS] + timeout > ts:
                     break
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
-                    return i, ST_EXPIRED_FULL  # g already holds the LRU ends
+                    g[G_TICK_BYTES] = tick_bytes  # g already holds the LRU ends
+                    g[G_TICK_PKTS] = tick_pkts
+                    g[G_LAST_TS] = last_ts
+                    return i, ST_EXPIRED_FULL
                 _remove_flow(
                     keys,
                     i64,
@@ -442,10 +455,10 @@ def observe(  # type: ignore[no-untyped-def]
             and (pr == IPPROTO_TCP or pr == IPPROTO_UDP)
         )
         if not trackable:
-            g[G_TICK_BYTES] += wl
-            g[G_TICK_PKTS] += 1
-            if ts > g[G_LAST_TS]:
-                g[G_LAST_TS] = ts
+            tick_bytes += wl
+            tick_pkts += 1
+            if ts > last_ts:
+                last_ts = ts
             continue
 
         # ---- canonical key: endpoint A is the smaller (version, ip, port) ----
@@ -489,18 +502,24 @@ def observe(  # type: ignore[no-untyped-def]
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
                     g[G_LRU_HEAD] = lru_head
                     g[G_LRU_TAIL] = lru_tail
+                    g[G_TICK_BYTES] = tick_bytes
+                    g[G_TICK_PKTS] = tick_pkts
+                    g[G_LAST_TS] = last_ts
                     return i, ST_EXPIRED_FULL
                 evict = True
             else:
                 g[G_LRU_HEAD] = lru_head
                 g[G_LRU_TAIL] = lru_tail
+                g[G_TICK_BYTES] = tick_bytes
+                g[G_TICK_PKTS] = tick_pkts
+                g[G_LAST_TS] = last_ts
                 return i, ST_GROW_ROWS
 
         # ---- mutate ----
-        g[G_TICK_BYTES] += wl
-        g[G_TICK_PKTS] += 1
-        if ts > g[G_LAST_TS]:
-            g[G_LAST_TS] = ts
+        tick_bytes += wl
+        tick_pkts += 1
+        if ts > last_ts:
+            last_ts = ts
         if row < 0:
             if evict:
                 g[G_LRU_HEAD] = lru_head
@@ -589,7 +608,7 @@ def observe(  # type: ignore[no-untyped-def]
 
         # ---- sequence analysis: retransmission / out-of-order (SPEC §6) ----
         peer = 1 - d
-        sflags = u8[row, B_SEQFLAGS]
+        sflags = np.int64(u8[row, B_SEQFLAGS])
         have_end = SEQF_HAVE_END_AB << d
         have_peer_ack = SEQF_HAVE_ACK_AB << peer
         new_data = False
@@ -613,11 +632,19 @@ def observe(  # type: ignore[no-untyped-def]
                 if do_rtt:
                     # Karn: samples over re-sent data are ambiguous, forget them
                     _release_ring(links, ring_meta, ring_free, g, row, d)
+                    sflags &= ~(SEQF_OUT_AB << d)
             else:
                 u32[row, S_MAX_END_AB + d] = seq_end
                 new_data = True
-            if new_data and do_rtt:
-                slot = links[row, L_RING_AB + d]
+            out_flag = SEQF_OUT_AB << d
+            slot = links[row, L_RING_AB + d] if do_rtt else -1
+            if new_data and do_rtt and not (sflags & out_flag) and slot < 0:
+                # nothing outstanding: the row's inline slot holds it (no ring needed —
+                # most flows never have more than one segment in flight)
+                u32[row, S_OUT_END_AB + d] = seq_end
+                i64[row, I_OUT_TS_AB + d] = ts
+                sflags |= out_flag
+            elif new_data and do_rtt:
                 if slot < 0 and g[G_RING_FREE_TOP] == 0:
                     # pool exhausted (e.g. a SYN flood): this segment gives no RTT sample
                     g[G_RTT_UNTRACKED] += 1
@@ -628,7 +655,8 @@ def observe(  # type: ignore[no-untyped-def]
                     ring_meta[slot, 0] = 0
                     ring_meta[slot, 1] = 0
                 n_out = ring_meta[slot, 1] if slot >= 0 else RTT_RING
-                if n_out < RTT_RING:
+                inline_used = 1 if sflags & out_flag else 0
+                if n_out + inline_used < RTT_RING:
                     pos = (ring_meta[slot, 0] + n_out) % RTT_RING
                     ring_seq[slot, pos] = seq_end
                     ring_ts[slot, pos] = ts
@@ -640,25 +668,34 @@ def observe(  # type: ignore[no-untyped-def]
                 u32[row, S_LAST_ACK_AB + d] = a
                 sflags |= my_ack
             if do_rtt:
-                # the ACK acknowledges the peer's outstanding segments
+                # the ACK acknowledges the peer's outstanding segments, oldest first:
+                # the inline slot (if used) is older than anything in the ring
+                sample_ts = np.int64(-1)
+                peer_out = SEQF_OUT_AB << peer
+                if sflags & peer_out:
+                    if seq_le(u32[row, S_OUT_END_AB + peer], a):
+                        sample_ts = i64[row, I_OUT_TS_AB + peer]
+                        sflags &= ~peer_out
                 slot = links[row, L_RING_AB + peer]
-                if slot >= 0:
+                if slot >= 0 and not (sflags & peer_out):
                     head = ring_meta[slot, 0]
                     n_out = ring_meta[slot, 1]
-                    sample_ts = np.int64(-1)
                     while n_out > 0 and seq_le(ring_seq[slot, head], a):
                         sample_ts = ring_ts[slot, head]
                         head = (head + 1) % RTT_RING
                         n_out -= 1
                     ring_meta[slot, 0] = head
                     ring_meta[slot, 1] = n_out
-                    if sample_ts >= 0:
-                        _rtt_sample(f64, i64, row, (ts - sample_ts) / 1e6)
                     if n_out == 0:
                         _release_ring(links, ring_meta, ring_free, g, row, peer)
+                if sample_ts >= 0:
+                    _rtt_sample(f64, i64, row, (ts - sample_ts) / 1e6)
         u8[row, B_SEQFLAGS] = sflags
     g[G_LRU_HEAD] = lru_head
     g[G_LRU_TAIL] = lru_tail
+    g[G_TICK_BYTES] = tick_bytes
+    g[G_TICK_PKTS] = tick_pkts
+    g[G_LAST_TS] = last_ts
     return count, ST_DONE
 
 
