@@ -1,0 +1,1 @@
+"""BPF filters: libpcap compile, offline interpreter and specialised kernels."""
