@@ -76,7 +76,7 @@ class PcapReader:
         self.path = path
         self._file = fileobj
         self._chunks = ChunkBuffer(fileobj, chunk_bytes)
-        self._chunks.bytes_consumed_before = HEADER_LEN
+        self._chunks.set_file_offset(HEADER_LEN)
         self.report = SourceReport(kind="pcap", link_types={self.header.linktype})
         self._batch_packets = batch_packets
         self._caplen_limit = max(MIN_CAPLEN_LIMIT, min(self.header.snaplen, MAX_CAPLEN_LIMIT))
@@ -149,4 +149,5 @@ class PcapReader:
         )
 
     def close(self) -> None:
+        self._chunks.close()
         self._file.close()

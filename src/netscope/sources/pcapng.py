@@ -88,6 +88,7 @@ class PcapngReader:
         self.big_endian = False
         self._chunks.refill(12)
         if self._chunks.available < 12 or not self._starts_with_shb():
+            self._chunks.close()
             raise CaptureError(f"{path}: not a pcapng file")
 
     def _starts_with_shb(self) -> bool:
@@ -225,4 +226,5 @@ class PcapngReader:
         )
 
     def close(self) -> None:
+        self._chunks.close()
         self._file.close()
