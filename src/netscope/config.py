@@ -292,8 +292,6 @@ class Config:
 UNAVAILABLE: dict[str, str] = {
     "live capture (-i)": "live_capture",
     "--list-interfaces": "list_interfaces",
-    "-f/--filter": "capture.filter",
-    "--write-pcap": "output.write_pcap",
     "--anomalies": "analysis.anomalies.enabled",
     "--alerts-jsonl": "analysis.alerts_jsonl",
     "--web": "web.enabled",

@@ -13,7 +13,7 @@ import sys
 from typing import TextIO
 
 from netscope.config import Config
-from netscope.errors import NetScopeError, OutputError, UsageError
+from netscope.errors import NetScopeError, OutputError
 from netscope.flows.table import FlowOptions
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,15 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
         result = run_synthetic(cfg.synthetic_flows)
         print_synthetic(result, out)
         return 0 if result.passed else 1
+    if cfg.list_interfaces:
+        from netscope.sources.live import print_interfaces
+
+        return print_interfaces(out)
+    from netscope.live_run import LiveRun, install_sigterm_as_interrupt
+
     if cfg.capture.read_pcap is None:
-        raise UsageError("live capture (-i) is not available yet")
+        return LiveRun(cfg, out, err).execute()
+    install_sigterm_as_interrupt()
     return OfflineRun(cfg, out, err).execute()
 
 
@@ -57,6 +64,7 @@ class OfflineRun:
     def execute(self) -> int:
         from netscope import engine
         from netscope.flows.stats import StatsPrinter
+        from netscope.live_run import CaptureStage
         from netscope.pipeline.inline import InlineProcessor
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
@@ -66,6 +74,11 @@ class OfflineRun:
         path = cfg.capture.read_pcap
         assert path is not None
         source = open_capture_file(path)
+        try:
+            stage = CaptureStage.for_file(cfg, source)  # -f and --write-pcap
+        except BaseException:
+            source.close()
+            raise
         expired_sink = (
             ExpiredFlowsSink(cfg.output.expired_flows_jsonl)
             if cfg.output.expired_flows_jsonl is not None
@@ -85,8 +98,10 @@ class OfflineRun:
         failure: NetScopeError | None = None
         try:
             for batch in source.batches():
+                batch = stage.filter(batch)
                 if limit and counters.packets + batch.count > limit:
                     batch = batch.sliced(limit - counters.packets)
+                stage.write(batch)
                 start = counters.packets + 1
                 processor.feed(batch)
                 self._announce_unsupported(counters.unsupported_linktypes, announced)
@@ -108,8 +123,10 @@ class OfflineRun:
             source.close()
         if source.report.warning:
             print(f"warning: {source.report.warning}", file=self.err)
+        stage_rows, stage_failure = stage.close()
         extra, export_failure = self._write_outputs(processor, expired_sink)
-        failure = failure or export_failure
+        extra = stage_rows + extra
+        failure = failure or stage_failure or export_failure
         from netscope.sinks.summary import capture_summary
 
         try:

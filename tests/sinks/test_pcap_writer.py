@@ -1,0 +1,265 @@
+"""``--write-pcap``: files tcpdump/tshark read back identically, rotation, write failures.
+
+SPEC §4/§6: pcap output carries the capture's link type and snaplen; rotation writes
+``NAME.000001.pcap``… keeping the newest ``max-files``; a write or flush failure stops the
+capture with exit 1 and a clear error after the summary.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from netscope.batch import batch_from_packets
+from netscope.gen import packets as pk
+from netscope.gen.pcapfile import iter_pcap, pcap_linktype, write_pcap
+from netscope.sinks.pcap_writer import PcapSink, segment_path
+
+TCPDUMP = shutil.which("tcpdump")
+TSHARK = shutil.which("tshark")
+Packet = tuple[int, bytes, int]
+
+
+def frames(n: int, size: int = 200, start_ns: int = 1_700_000_000_123_456_789) -> list[Packet]:
+    """``n`` UDP frames of ``size`` bytes, 1.000000001 s apart (nanoseconds matter)."""
+    out = []
+    for i in range(n):
+        payload = bytes([i % 251]) * (size - 42)
+        udp = pk.udp("10.0.0.1", "10.0.0.2", 1000 + i % 50, 53, payload)
+        frame = pk.ether_ip("10.0.0.1", "10.0.0.2", 17, udp)
+        out.append((start_ns + i * 1_000_000_001, frame, len(frame)))
+    return out
+
+
+def read_back(path: str | Path) -> list[Packet]:
+    return [(ts, data, wire) for ts, data, wire in iter_pcap(path)]
+
+
+def tcpdump_packets(path: str | Path, expression: str = "") -> list[tuple[int, bytes]]:
+    """Packets as tcpdump reads (and rewrites) them, with nanosecond timestamps."""
+    assert TCPDUMP is not None
+    cmd = [TCPDUMP, "--time-stamp-precision=nano", "-r", str(path), "-w", "-"]
+    if expression:
+        cmd.append(expression)
+    proc = subprocess.run(cmd, capture_output=True, check=True, timeout=60)
+    tmp = Path(f"{path}.tcpdump")
+    tmp.write_bytes(proc.stdout)
+    try:
+        return [(ts, data) for ts, data, _ in iter_pcap(tmp)]
+    finally:
+        tmp.unlink()
+
+
+def write_with_sink(path: Path, packets: list[Packet], **kwargs: int) -> PcapSink:
+    sink = PcapSink(path, linktype=1, snaplen=65535, **kwargs)
+    # several batches, so rotation and buffering cross batch boundaries
+    for i in range(0, len(packets), 997):
+        chunk = packets[i : i + 997]
+        batch = batch_from_packets(
+            [p[1] for p in chunk], ts_ns=[p[0] for p in chunk], wirelens=[p[2] for p in chunk]
+        )
+        sink.write(batch)
+    sink.close()
+    return sink
+
+
+# ------------------------------------------------------------------ the writer itself
+
+
+def test_plain_file_round_trip(tmp_path: Path) -> None:
+    packets = frames(3000)
+    out = tmp_path / "plain.pcap"
+    sink = write_with_sink(out, packets)
+    assert sink.packets == 3000
+    assert read_back(out) == packets
+    assert pcap_linktype(out) == 1
+    if TCPDUMP:
+        assert tcpdump_packets(out) == [(ts, data) for ts, data, _ in packets]
+
+
+def test_snaplen_and_linktype_in_header(tmp_path: Path) -> None:
+    out = tmp_path / "raw.pcap"
+    sink = PcapSink(out, linktype=101, snaplen=96)
+    sink.close()
+    header = out.read_bytes()
+    assert len(header) == 24
+    assert int.from_bytes(header[16:20], "little") == 96
+    assert int.from_bytes(header[20:24], "little") == 101
+    assert header[:4] == bytes.fromhex("4d3cb2a1")  # nanosecond magic, little-endian
+
+
+def test_rotation_keeps_newest_segments(tmp_path: Path) -> None:
+    packets = frames(20_000, size=400)  # ~8.3 MB of records
+    out = tmp_path / "rot.pcap"
+    sink = write_with_sink(out, packets, rotate_mb=1, max_files=3)
+    assert not out.exists(), "the unsuffixed base file must not be created"
+    files = sorted(p.name for p in tmp_path.iterdir())
+    total = sink.segments
+    assert total >= 8
+    assert files == [Path(segment_path(out, i)).name for i in range(total - 2, total + 1)]
+    kept: list[Packet] = []
+    for name in files:
+        path = tmp_path / name
+        assert path.stat().st_size <= 1_000_000
+        kept += read_back(path)
+        if TCPDUMP:
+            assert [(ts, d) for ts, d, _ in read_back(path)] == tcpdump_packets(path)
+    # the kept segments hold exactly the newest packets, in order
+    assert kept == packets[len(packets) - len(kept) :]
+    # all but the last segment are full: the next record would not have fitted
+    for name in files[:-1]:
+        assert (tmp_path / name).stat().st_size > 1_000_000 - 16 - 400
+
+
+def test_rotation_name_without_pcap_suffix(tmp_path: Path) -> None:
+    out = tmp_path / "cap.dump"
+    write_with_sink(out, frames(10), rotate_mb=1, max_files=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["cap.dump.000001.pcap"]
+
+
+def test_lone_packet_larger_than_a_segment(tmp_path: Path) -> None:
+    out = tmp_path / "big.pcap"
+    packets = frames(5, size=1200)
+    sink = PcapSink(out, linktype=1, snaplen=65535, rotate_mb=1, max_files=10)
+    sink.rotate_bytes = 1000  # smaller than one record: each packet gets its own segment
+    batch = batch_from_packets([p[1] for p in packets], ts_ns=[p[0] for p in packets])
+    sink.write(batch)
+    sink.close()
+    assert sink.segments == 5
+    for i in range(5):
+        assert read_back(segment_path(out, i + 1)) == [packets[i]]
+
+
+# ------------------------------------------------------------------ through the CLI
+
+
+@pytest.fixture
+def trace(tmp_path: Path) -> Path:
+    path = tmp_path / "in.pcap"
+    write_pcap(path, ((ts, data) for ts, data, _ in frames(2000, size=300)), nanosecond=True)
+    return path
+
+
+@pytest.mark.skipif(TCPDUMP is None, reason="tcpdump not installed")
+@pytest.mark.parametrize("expression", ["", "udp port 53 and udp[8] < 100", "not udp"])
+def test_filter_and_rewrite_matches_tcpdump(
+    cli: Callable[..., object], corpus: Callable[[str], Path], tmp_path: Path, expression: str
+) -> None:
+    source = corpus("dpkt-http.pcap") if expression == "not udp" else None
+    src = source if source is not None else tmp_path / "in.pcap"
+    if source is None:
+        write_pcap(src, ((ts, d) for ts, d, _ in frames(500)), nanosecond=True)
+    out = tmp_path / "out.pcap"
+    args = ["--read-pcap", str(src), "--write-pcap", str(out), "--quiet"]
+    if expression:
+        args += ["-f", expression]
+    result = cli(args)
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    assert tcpdump_packets(out) == tcpdump_packets(src, expression)
+    assert "Pcap written:" in result.stdout  # type: ignore[attr-defined]
+    if TSHARK:
+        proc = subprocess.run(
+            [TSHARK, "-r", str(out), "-T", "fields", "-e", "frame.len"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        assert len(proc.stdout.split()) == len(tcpdump_packets(out))
+
+
+def test_cli_rotation(cli: Callable[..., object], trace: Path, tmp_path: Path) -> None:
+    out = tmp_path / "seg" / "r.pcap"
+    out.parent.mkdir()
+    # 2000 x 316 bytes = ~632 kB: rotate at 1 MB never triggers; use a bigger trace
+    big = tmp_path / "big.pcap"
+    write_pcap(big, ((ts, d) for ts, d, _ in frames(9000, size=400)), nanosecond=True)
+    result = cli(
+        [
+            "--read-pcap", str(big), "--write-pcap", str(out), "--quiet",
+            "--write-pcap-rotate-mb", "1", "--write-pcap-max-files", "2",
+        ]
+    )  # fmt: skip
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert names == ["r.000003.pcap", "r.000004.pcap"]
+    kept = read_back(out.parent / names[0]) + read_back(out.parent / names[1])
+    assert kept == [(ts, d, w) for ts, d, w in read_back(big)][-len(kept) :]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--write-pcap-rotate-mb", "1"], ["--write-pcap-max-files", "3"]],
+)
+def test_rotation_flags_go_together(
+    cli: Callable[..., object], trace: Path, tmp_path: Path, flags: list[str]
+) -> None:
+    result = cli(["--read-pcap", str(trace), "--write-pcap", str(tmp_path / "x.pcap"), *flags])
+    assert result.code == 2  # type: ignore[attr-defined]
+    assert "set both or neither" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_disk_full_fails_with_exit_1_after_summary(cli: Callable[..., object], trace: Path) -> None:
+    result = cli(["--read-pcap", str(trace), "--write-pcap", "/dev/full", "--quiet"])
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert "Capture complete." in result.stdout  # type: ignore[attr-defined]
+    assert result.stderr.strip().splitlines()[-1] == (  # type: ignore[attr-defined]
+        "error: cannot write pcap /dev/full: No space left on device"
+    )
+
+
+@pytest.fixture
+def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs mounted for the test (root only)."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount tmpfs: {proc.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_tmpfs_fails_and_keeps_a_readable_prefix(
+    cli: Callable[..., object], trace: Path, tiny_tmpfs: Path
+) -> None:
+    out = tiny_tmpfs / "out.pcap"
+    result = cli(["--read-pcap", str(trace), "--write-pcap", str(out), "--quiet"])
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert "Capture complete." in result.stdout  # type: ignore[attr-defined]
+    assert "No space left on device" in result.stderr  # type: ignore[attr-defined]
+    assert "Pcap written" not in result.stdout  # type: ignore[attr-defined]
+
+
+def test_read_only_location_fails(
+    cli: Callable[..., object], trace: Path, tiny_tmpfs: Path
+) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_tmpfs)], check=True)
+    result = cli(["--read-pcap", str(trace), "--write-pcap", str(tiny_tmpfs / "o.pcap")])
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert "Read-only file system" in result.stderr  # type: ignore[attr-defined]
+    assert "error: cannot create pcap" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_mixed_link_types_are_refused(
+    cli: Callable[..., object], corpus: Callable[[str], Path], tmp_path: Path
+) -> None:
+    src = corpus("pcpp-pcapng-example.pcapng")
+    out = tmp_path / "mixed.pcap"
+    result = cli(["--read-pcap", str(src), "--write-pcap", str(out), "--quiet"])
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert "mixes link types" in result.stderr  # type: ignore[attr-defined]
+    assert "Capture complete." in result.stdout  # type: ignore[attr-defined]
