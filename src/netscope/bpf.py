@@ -571,10 +571,12 @@ class OfflineFilter:
         snaplen: int = MAX_SNAPLEN,
         specialise: bool = True,
         big_endian: bool = False,
+        savefile: bool = True,
     ) -> None:
         self.expression = expression
         self.snaplen = snaplen
         self.big_endian = big_endian  # the capture file's byte order (see compile_filter)
+        self.savefile = savefile  # False: frames from a live capture (see compile_filter)
         self._source: object | None = None
         self.specialise = specialise
         self.programs: dict[int, BpfProgram | None] = {}  # None: rejects the whole link type
@@ -622,7 +624,10 @@ class OfflineFilter:
         """Compile (once) for ``linktype``; UsageError if the expression is invalid for it."""
         if linktype not in self.programs:
             self.programs[linktype] = compile_filter(
-                self.expression, linktype, self.snaplen, self._file_big_endian()
+                self.expression,
+                linktype,
+                self.snaplen,
+                self._file_big_endian() if self.savefile else None,
             )
             self._rebuild()
         return self.programs[linktype]

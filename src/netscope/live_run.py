@@ -374,7 +374,10 @@ class LiveStatsPrinter:
         from netscope.flows.records import records_from_rows
         from netscope.flows.stats import format_stats_line
 
-        lines = [format_stats_line(tick, **self._drops.tick_values())]
+        d = self._drops.tick_values()
+        lines = [
+            format_stats_line(tick, d["kdrop"], d["kdrop_total"], d["ifdrop"], d["ifdrop_total"])
+        ]
         if self._top_n > 0:
             t = self._table
             rows = t.top_rows(self._top_n)

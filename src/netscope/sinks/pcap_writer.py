@@ -139,7 +139,7 @@ class PcapSink:
 
     def _write_pending(self) -> None:
         """Hand the buffered bytes to the OS (loops over short writes)."""
-        view = memoryview(self._out)[: self._pending]
+        view = memoryview(self._out.data)[: self._pending]
         done = 0
         try:
             while done < len(view):
