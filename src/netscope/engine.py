@@ -58,6 +58,7 @@ def warm_up(announce: bool = True) -> None:
     cols = DecodedColumns.allocate(1)
     decode(tiny, cols)
     _warm_records()
+    _warm_capture(tiny)
     _warm_flows(tiny, cols)
     if first:
         try:
@@ -76,6 +77,28 @@ def _warm_records() -> None:
     i32 = np.zeros(1, dtype=np.int32)
     scan_pcap(buf, 0, 0, False, 1000, False, 65535, 1, i64, i32, i32, i64)
     scan_pcapng(buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32)
+
+
+def _warm_capture(batch: PacketBatch) -> None:
+    """Capture-side kernels: ring scanning, pcap record packing, the BPF interpreter."""
+    from netscope.kernels.bpf import filter_batch
+    from netscope.kernels.ring import pack_pcap_records, release_blocks, scan_blocks
+
+    ring = np.zeros(4096, dtype=np.uint8)
+    i64 = np.zeros(1, dtype=np.int64)
+    i32 = np.zeros(1, dtype=np.int32)
+    scan_blocks(ring, 4096, 1, 0, 1, 65535, 0, 1, True, -1, 1, i64, i32, i32, i64, i32, i64)
+    release_blocks(ring, 4096, 1, 0, 0)
+    b = batch
+    pack_pcap_records(b.buf, b.offsets, b.caplens, b.wirelens, b.ts_ns, 0, b.count, ring, 0, 4096)
+    prog = np.zeros(1, dtype=np.int32)
+    k = np.zeros(1, dtype=np.int64)
+    lt_prog = np.zeros(2, dtype=np.int64)
+    filter_batch(
+        prog + 3, prog, prog, prog, k, lt_prog,
+        b.buf, b.offsets, b.caplens, b.wirelens, b.ts_ns, b.linktypes, 0, b.count, 0,
+        i64, i32, i32, i64, i32,
+    )  # fmt: skip
 
 
 def _warm_flows(batch: PacketBatch, cols: DecodedColumns) -> None:
