@@ -1,0 +1,1 @@
+"""Live capture tests (root: they open AF_PACKET sockets on lo)."""
