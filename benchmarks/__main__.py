@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_e2e_decode, bench_flows, bench_parse
+from benchmarks import bench_bpf, bench_e2e_decode, bench_flows, bench_parse
 
 
 def main(argv: list[str]) -> int:
@@ -17,6 +17,8 @@ def main(argv: list[str]) -> int:
     bench_parse.main([])
     print()
     bench_flows.main()
+    print()
+    bench_bpf.main([])
     print()
     bench_e2e_decode.main(e2e_args)
     return 0

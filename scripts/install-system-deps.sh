@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian tools the test suite compares NetScope against (tcpdump, tshark).
+# Install the Debian tools the test suite compares NetScope against (tcpdump, tshark) and
+# tcpreplay, which scripts/perf/live_replay.sh uses to replay traces on loopback.
 # Idempotent: does nothing when they are already there. Needs root (or sudo).
 set -euo pipefail
 
 packages=()
 command -v tcpdump >/dev/null 2>&1 || packages+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || packages+=(tshark)
+command -v tcpreplay >/dev/null 2>&1 || packages+=(tcpreplay)
 
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0
