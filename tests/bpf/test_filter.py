@@ -199,3 +199,18 @@ def test_interpreter_rejects_out_of_range_jump() -> None:
     bad = BpfProgram("x", 1, 65535, np.array([[0x15, 5, 0, 1], [0x06, 0, 0, 1]], dtype=np.uint32))
     with pytest.raises(ValueError, match="jump out of range"):
         decode_program(bad)
+
+
+def test_bundled_libpcap_is_the_one_loaded() -> None:
+    """The BPF compiler and the libpcap backend use the wheel's libpcap, not a system one."""
+    from netscope.sources.libpcap_backend import bundled_library_path, lib_version, libpcap
+
+    compile_filter("tcp", 1)
+    libpcap()
+    path = bundled_library_path()
+    assert path.parent.name == "cypcap.libs"
+    maps = Path("/proc/self/maps").read_text()
+    loaded = {line.split()[-1] for line in maps.splitlines() if "libpcap" in line}
+    assert str(path) in loaded
+    assert all("cypcap.libs" in p for p in loaded), loaded
+    assert lib_version().startswith("libpcap version 1.")
