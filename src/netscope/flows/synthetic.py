@@ -32,6 +32,7 @@ class SyntheticResult:
     flows: int
     elapsed_s: float
     rss_mb: float
+    table_mb: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -53,7 +54,7 @@ def run_synthetic(n: int) -> SyntheticResult:
     )
     inserted = table.insert_synthetic(n)
     elapsed = time.perf_counter() - start
-    return SyntheticResult(inserted, elapsed, rss_mb())
+    return SyntheticResult(inserted, elapsed, rss_mb(), table.nbytes / (1024 * 1024))
 
 
 def print_synthetic(result: SyntheticResult, out: TextIO) -> None:
@@ -63,6 +64,7 @@ def print_synthetic(result: SyntheticResult, out: TextIO) -> None:
         ("Mode", "scale (compact storage, no sequence tracking)"),
         ("Elapsed", f"{result.elapsed_s:.3f}s"),
         ("RSS (estimated)", f"{result.rss_mb:.1f} MB"),
+        ("Table memory", f"{result.table_mb:.1f} MB"),
         ("Budget check", f"{verdict} (budget {BUDGET_MB:.0f} MB)"),
     ]
     print(format_block("Synthetic flow benchmark complete.", rows), file=out)

@@ -266,6 +266,11 @@ class FlowTable:
 
     # ---- queries ----------------------------------------------------------
     @property
+    def nbytes(self) -> int:
+        """Bytes held by the table's arrays (rows, index, RTT pool, buffers)."""
+        return sum(int(a.nbytes) for a in vars(self).values() if isinstance(a, np.ndarray))
+
+    @property
     def active(self) -> int:
         return int(self.g[L.G_ACTIVE])
 
