@@ -11,34 +11,22 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from netscope.flows.records import FlowRecord
+from netscope.flows.records import FLOW_FIELDS, FlowRecord
 from netscope.sinks.atomic import atomic_text_file
 
-CSV_COLUMNS = (
-    "protocol",
-    "endpoint_a_ip",
-    "endpoint_a_port",
-    "endpoint_b_ip",
-    "endpoint_b_port",
-    "first_seen",
-    "last_seen",
-    "duration_secs",
-    "packets_a_to_b",
-    "packets_b_to_a",
-    "bytes_a_to_b",
-    "bytes_b_to_a",
-    "packets_total",
-    "bytes_total",
-    "avg_bps",
-    "tcp_state",
-    "client",
-    "retransmissions",
-    "out_of_order",
-    "rtt_last_ms",
-    "rtt_min_ms",
-    "rtt_ewma_ms",
-    "rtt_samples",
-)
+
+def _csv_columns() -> tuple[str, ...]:
+    """FLOW_FIELDS with each endpoint object flattened into ``_ip`` / ``_port`` columns."""
+    columns: list[str] = []
+    for name in FLOW_FIELDS:
+        if name.startswith("endpoint_"):
+            columns += [f"{name}_ip", f"{name}_port"]
+        else:
+            columns.append(name)
+    return tuple(columns)
+
+
+CSV_COLUMNS = _csv_columns()
 
 
 def sorted_for_export(records: Sequence[FlowRecord]) -> list[FlowRecord]:
