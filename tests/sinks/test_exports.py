@@ -216,7 +216,8 @@ def test_stats_lines_and_top_flows(trace):
     stats = [ln for ln in res.stdout.splitlines() if ln.startswith("[stats] ")]
     assert stats, res.stdout
     pattern = re.compile(
-        r"^\[stats\] \d+\.\d\d Mbps \| \d+ pps \| \d+ flows \| kdrop=0 \(total=0\) ifdrop=0 \(total=0\)$"
+        r"^\[stats\] \d+\.\d\d Mbps \| \d+ pps \| \d+ flows \| "
+        r"kdrop=0 \(total=0\) ifdrop=0 \(total=0\)$"
     )
     assert all(pattern.match(ln) for ln in stats), stats[:3]
     ranks = [ln for ln in res.stdout.splitlines() if re.match(r"^  [123]\. (tcp|udp) ", ln)]
