@@ -61,6 +61,7 @@ class Capture:
     proc: subprocess.Popen[str]
     stderr_lines: queue.Queue[str] = field(default_factory=queue.Queue)
     stderr_all: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     def wait_started(self, timeout: float = STARTUP_TIMEOUT_S) -> str:
         deadline = time.monotonic() + timeout
@@ -90,7 +91,9 @@ class Capture:
             self.proc.kill()
             out, _ = self.proc.communicate()
             pytest.fail(f"netscope did not stop:\n{''.join(self.stderr_all)}")
-        time.sleep(0.05)
+        if self.pump is not None:
+            # the process has exited, so its stderr pipe reaches EOF: wait for every line
+            self.pump.join(timeout=10.0)
         return self.proc.returncode, out, "".join(self.stderr_all)
 
 
@@ -116,7 +119,8 @@ def start(args: list[str], backend: str) -> Capture:
             cap.stderr_all.append(line)
             cap.stderr_lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    cap.pump = threading.Thread(target=pump, daemon=True)
+    cap.pump.start()
     return cap
 
 
