@@ -62,6 +62,8 @@ class Capture:
     stderr_lines: queue.Queue[str] = field(default_factory=queue.Queue)
     stderr_all: list[str] = field(default_factory=list)
     pump: threading.Thread | None = None
+    stdout_all: list[str] = field(default_factory=list)
+    out_pump: threading.Thread | None = None
 
     def wait_started(self, timeout: float = STARTUP_TIMEOUT_S) -> str:
         deadline = time.monotonic() + timeout
@@ -76,7 +78,9 @@ class Capture:
                 time.sleep(0.2)  # the socket is bound before the line is printed
                 return line
         self.proc.kill()
-        out, _ = self.proc.communicate()
+        self.proc.wait()
+        self._join()
+        out = "".join(self.stdout_all)
         pytest.fail(f"netscope did not start capturing:\n{''.join(self.stderr_all)}\n{out}")
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> tuple[int, str, str]:
@@ -85,16 +89,22 @@ class Capture:
         return self.finish(timeout)
 
     def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
+        # Both pipes are drained by pump threads (communicate() would race them for stderr).
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
+            self.proc.wait()
+            self._join()
             pytest.fail(f"netscope did not stop:\n{''.join(self.stderr_all)}")
-        if self.pump is not None:
-            # the process has exited, so its stderr pipe reaches EOF: wait for every line
-            self.pump.join(timeout=10.0)
-        return self.proc.returncode, out, "".join(self.stderr_all)
+        self._join()
+        return self.proc.returncode, "".join(self.stdout_all), "".join(self.stderr_all)
+
+    def _join(self) -> None:
+        # the process has exited, so both pipes reach EOF: wait for every line
+        for thread in (self.pump, self.out_pump):
+            if thread is not None:
+                thread.join(timeout=10.0)
 
 
 def start(args: list[str], backend: str) -> Capture:
@@ -119,8 +129,15 @@ def start(args: list[str], backend: str) -> Capture:
             cap.stderr_all.append(line)
             cap.stderr_lines.put(line)
 
+    def pump_out() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            cap.stdout_all.append(line)
+
     cap.pump = threading.Thread(target=pump, daemon=True)
     cap.pump.start()
+    cap.out_pump = threading.Thread(target=pump_out, daemon=True)
+    cap.out_pump.start()
     return cap
 
 
