@@ -7,7 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench system-deps clean
+.PHONY: setup web-assets demo test test-fast lint bench system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+## Chart.js for the dashboard: pinned in package-lock.json, bundled into the package.
+web-assets:
+	bash scripts/build-web-assets.sh
+
+setup: $(STAMP) web-assets
 
 ## Run the main job on the bundled sample trace.
 demo: setup

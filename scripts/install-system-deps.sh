@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian tools the test suite compares NetScope against (tcpdump, tshark) and
-# tcpreplay, which scripts/perf/live_replay.sh uses to replay traces on loopback.
+# tcpreplay, which scripts/perf/live_replay.sh uses to replay traces on loopback, and chromium
+# for the dashboard's browser tests (tests/web).
 # Idempotent: does nothing when they are already there. Needs root (or sudo).
 set -euo pipefail
 
@@ -8,6 +9,8 @@ packages=()
 command -v tcpdump >/dev/null 2>&1 || packages+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || packages+=(tshark)
 command -v tcpreplay >/dev/null 2>&1 || packages+=(tcpreplay)
+# The dashboard's browser tests drive Debian's chromium through playwright (no browser download).
+[ -x /usr/bin/chromium ] || packages+=(chromium)
 
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0

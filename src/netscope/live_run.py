@@ -247,10 +247,24 @@ class LiveRun:
                 self.out, processor.flows, cfg.stats.top_flows, drops
             )
         processor.flows.on_expired = expired_sink
+        interval_ns = cfg.stats.interval_ms * 1_000_000
+        dashboard = None
+        if cfg.web.enabled:  # wall-clock ticks every web.tick_ms; stats lines are summed from them
+            from netscope.web.server import Dashboard
+
+            try:
+                dashboard = Dashboard.start(
+                    cfg, processor, self.err, lambda: (0, drops.kdrop_total, drops.ifdrop_total)
+                )
+            except BaseException:
+                source.close()
+                raise
+            processor.on_tick = dashboard.tick_handler(processor.on_tick)
+            interval_ns = cfg.web.tick_ms * 1_000_000
+        ticking = cfg.stats.enabled or dashboard is not None
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
-        interval_ns = cfg.stats.interval_ms * 1_000_000
         flag = StopFlag()
         failure: NetScopeError | None = None
         interrupted = False
@@ -278,7 +292,7 @@ class LiveRun:
                         stage.idle()
                     now = time.time_ns()
                     if now - tick_start >= interval_ns:
-                        if cfg.stats.enabled:
+                        if ticking:
                             drops.poll()
                             processor.wall_tick(tick_start, now)
                             self.out.flush()
@@ -298,6 +312,9 @@ class LiveRun:
         finally:
             drops.poll()
             source.close()
+            if dashboard is not None:
+                dashboard.finish()
+                dashboard.stop()
         interrupted = interrupted or flag.set
         stage_rows, stage_failure = stage.close(source.linktype)
         offline = OfflineRun(cfg, self.out, self.err)

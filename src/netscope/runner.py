@@ -86,10 +86,22 @@ class OfflineRun:
         )
         engine.warm_up()
         interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
+        if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
+            interval_ns = cfg.web.tick_ms * 1_000_000
         processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
         if cfg.stats.enabled:
             processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
         processor.flows.on_expired = expired_sink
+        dashboard = None
+        if cfg.web.enabled:
+            from netscope.web.server import Dashboard
+
+            try:
+                dashboard = Dashboard.start(cfg, processor, self.err)
+            except BaseException:
+                source.close()
+                raise
+            processor.on_tick = dashboard.tick_handler(processor.on_tick)
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
@@ -116,11 +128,15 @@ class OfflineRun:
             # Output piped into e.g. `head`, which has exited: stop quietly.
             _silence_stdout()
             source.close()
+            if dashboard is not None:
+                dashboard.stop()
             return 0
         except OutputError as exc:
             failure = exc  # e.g. the expired-flows disk filled: stop, still summarise
         finally:
             source.close()
+        if dashboard is not None:
+            dashboard.finish()
         if source.report.warning:
             print(f"warning: {source.report.warning}", file=self.err)
         stage_rows, stage_failure = stage.close()
@@ -137,6 +153,11 @@ class OfflineRun:
             self.out.flush()
         except BrokenPipeError:
             _silence_stdout()
+        if dashboard is not None:
+            # Offline input: the final state stays on screen until Ctrl-C (docs/web-dashboard.md).
+            if not interrupted and failure is None:
+                dashboard.serve_until_interrupt(self.err)
+            dashboard.stop()
         if failure is not None:
             raise failure
         return 0

@@ -1,0 +1,308 @@
+"""Capture side of the dashboard: packet sampling, the detail ring and per-tick messages.
+
+Everything here runs on the capture thread, so it is written to cost little and never to
+wait: sampling is a numpy selection per batch plus one bounded copy per kept packet, a tick
+becomes one :class:`TickMessage`, and handing that message to the server is a
+``put_nowait`` on a bounded queue — when the server falls behind the message is dropped and
+counted (logged at TRACE), capture never blocks on the dashboard.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from netscope.batch import PacketBatch
+from netscope.columns import DecodedColumns
+from netscope.config import WebConfig
+from netscope.logutil import trace
+
+log = logging.getLogger(__name__)
+
+# Sampled packets listed in one frame: the browser shows a rolling list, and at 100k pps a
+# full tick's worth would cost more to render than it is worth (all of them stay in the ring).
+MAX_FRAME_PACKETS = 100
+
+
+@dataclass(frozen=True)
+class StoredPacket:
+    """One sampled packet in the detail ring: the headers plus at most payload_bytes of
+    payload, copied out of the batch (batch buffers are reused by sources)."""
+
+    id: int
+    ts_ns: int
+    linktype: int
+    caplen: int
+    wirelen: int
+    data: bytes
+
+
+class PacketRing:
+    """The last ``capacity`` sampled packets keyed by global packet id.
+
+    Written by the capture thread, read by the server thread (packet_detail, frame packet
+    lists); a lock around a dict operation is cheaper than any lock-free cleverness here.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(1, capacity)
+        self._items: OrderedDict[int, StoredPacket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, packets: list[StoredPacket]) -> None:
+        with self._lock:
+            items = self._items
+            for p in packets:
+                items[p.id] = p
+            while len(items) > self.capacity:
+                items.popitem(last=False)
+
+    def get(self, packet_id: int) -> StoredPacket | None:
+        with self._lock:
+            return self._items.get(packet_id)
+
+    def newest(self, n: int) -> list[int]:
+        """Ids of the newest ``n`` packets, oldest first."""
+        with self._lock:
+            keys = list(self._items.keys())
+        return keys[-n:]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class TickMessage:
+    """What the capture side sends the server per tick (``kind="tick"``) or at the end of
+    input (``kind="final"``: totals for /metrics and the final frame's flows and packets)."""
+
+    kind: str
+    tick: dict[str, Any] = field(default_factory=dict)
+    packet_ids: list[int] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    shard_depths: list[int] = field(default_factory=list)
+
+
+Submit = Callable[[TickMessage], bool]
+DropSource = Callable[[], tuple[int, int, int]]  # (dispatch, kernel, interface) drop totals
+
+
+def _flow_dict(rec: Any, seconds: float) -> dict[str, Any]:
+    """The top_flows entry of a frame (SPEC §6); endpoint A is shown as the source."""
+    return {
+        "protocol": rec.protocol,
+        "src_ip": rec.a_ip,
+        "src_port": rec.a_port,
+        "dst_ip": rec.b_ip,
+        "dst_port": rec.b_port,
+        "bytes_a_to_b": rec.bytes_a_to_b,
+        "bytes_b_to_a": rec.bytes_b_to_a,
+        "bytes_total": rec.bytes_total,
+        "packets_a_to_b": rec.packets_a_to_b,
+        "packets_b_to_a": rec.packets_b_to_a,
+        "packets_total": rec.packets_total,
+        "delta_bytes": rec.delta_bytes,
+        "delta_mbps": rec.delta_bytes * 8 / seconds / 1e6 if seconds > 0 else 0.0,
+        "duration_secs": round(rec.duration_secs, 6),
+        "tcp_state": rec.tcp_state,
+        "rtt_ewma_ms": rec.rtt_ewma_ms,
+        "retransmissions": rec.retransmissions,
+        "out_of_order": rec.out_of_order,
+    }
+
+
+class WebFeed:
+    """Samples packets and turns ticks into messages for the dashboard server.
+
+    Use ``observe`` as an ``InlineProcessor`` observer and ``on_tick`` as (part of) its tick
+    handler; ``push_alert`` queues an alert for the next frame; ``finish`` sends the final
+    totals. ``counters`` is the Analyzer's Counters and ``flows`` the FlowTable.
+    """
+
+    def __init__(
+        self,
+        cfg: WebConfig,
+        counters: Any,
+        flows: Any,
+        submit: Submit,
+        drops: DropSource | None = None,
+        ring: PacketRing | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.counters = counters
+        self.flows = flows
+        self.submit = submit
+        self.drops = drops
+        self.ring = ring if ring is not None else PacketRing(cfg.packet_buffer)
+        self.next_id = 1  # global id of the next packet observed (= the CLI's #index)
+        self.dropped_messages = 0
+        self.alerts_total = 0
+        self._tick_ids: deque[int] = deque(maxlen=MAX_FRAME_PACKETS)
+        self._alerts: deque[dict[str, Any]] = deque(maxlen=1000)
+        self._alerts_lock = threading.Lock()
+        self._last_drops = (0, 0, 0)
+        # Pipeline mode may set this: per-shard queue depths for /metrics.
+        self.shard_depths: Callable[[], list[int]] | None = None
+
+    # ------------------------------------------------------------------ packets
+
+    def observe(self, batch: PacketBatch, cols: DecodedColumns) -> None:
+        """Keep every ``sample_rate``-th packet (by global id) in the ring."""
+        n = batch.count
+        first = self.next_id
+        self.next_id += n
+        rate = self.cfg.sample_rate
+        if rate <= 0 or n == 0:
+            return
+        # ids first..first+n-1; the first multiple of rate at or after `first`:
+        start = (-first) % rate
+        picked = np.arange(start, n, rate, dtype=np.int64)
+        if picked.size == 0:
+            return
+        picked = picked[-self.ring.capacity :]  # older ones would be overwritten at once
+        limit = self.cfg.payload_bytes
+        caplens = batch.caplens
+        pay_off = cols.payload_off
+        stored: list[StoredPacket] = []
+        for i in picked.tolist():
+            caplen = int(caplens[i])
+            off = int(pay_off[i])
+            keep = min(caplen, (off if off >= 0 else caplen) + limit)
+            data = bytes(batch.packet_bytes(i)[:keep])
+            stored.append(
+                StoredPacket(
+                    first + i,
+                    int(batch.ts_ns[i]),
+                    int(batch.linktypes[i]),
+                    caplen,
+                    int(batch.wirelens[i]),
+                    data,
+                )
+            )
+        self.ring.add(stored)
+        self._tick_ids.extend(p.id for p in stored[-MAX_FRAME_PACKETS:])
+
+    # ------------------------------------------------------------------ alerts
+
+    def push_alert(self, alert: Any) -> None:
+        """Queue an alert (an object or dict with ts, kind, description) for the next frame.
+
+        Thread-safe: an alert hook may fire from whichever thread runs the detector.
+        """
+        if isinstance(alert, dict):
+            item = {k: alert.get(k) for k in ("ts", "kind", "description")}
+        else:
+            item = {
+                "ts": getattr(alert, "ts", None),
+                "kind": getattr(alert, "kind", None),
+                "description": getattr(alert, "description", None),
+            }
+        if isinstance(item["ts"], int) and item["ts"] > 10**12:  # nanoseconds → seconds
+            item["ts"] = item["ts"] / 1e9
+        with self._alerts_lock:
+            self._alerts.append(item)
+            self.alerts_total += 1
+
+    # ------------------------------------------------------------------ ticks
+
+    def totals(self) -> dict[str, int]:
+        c = self.counters
+        flow_totals = self.flows.totals
+        dispatch, kernel, iface = self.drops() if self.drops is not None else (0, 0, 0)
+        return {
+            "packets": int(c.packets),
+            "bytes": int(c.bytes_wire),
+            "parse_errors": int(c.parse_errors),
+            "active_flows": int(self.flows.active),
+            "flows_created": int(flow_totals.get("created", 0)),
+            "flows_expired": int(flow_totals.get("expired", 0)),
+            "flows_evicted": int(flow_totals.get("evicted", 0)),
+            "alerts": self.alerts_total,
+            "dispatch_drops": dispatch,
+            "kernel_drops": kernel,
+            "interface_drops": iface,
+            "web_dropped_messages": self.dropped_messages,
+        }
+
+    def on_tick(self, tick: Any) -> None:
+        """Build and hand over one tick's message (stats, top flows, packet ids, alerts)."""
+        seconds = max(tick.interval_ns / 1e9, 1e-9)
+        top: list[dict[str, Any]] = []
+        if self.cfg.top_n > 0:
+            from netscope.flows.records import records_from_rows
+
+            t = self.flows
+            rows = t.top_rows(self.cfg.top_n)
+            if len(rows):
+                recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows)
+                top = [_flow_dict(r, seconds) for r in recs]
+                t.reset_delta(rows)
+        totals = self.totals()
+        d_total, k_total, i_total = (
+            totals["dispatch_drops"],
+            totals["kernel_drops"],
+            totals["interface_drops"],
+        )
+        d_prev, k_prev, i_prev = self._last_drops
+        self._last_drops = (d_total, k_total, i_total)
+        stats = {
+            "ts": tick.end_ns / 1e9,
+            "interval_ms": tick.interval_ns / 1e6,
+            "bytes": tick.bytes,
+            "packets": tick.packets,
+            "mbps": tick.mbps if tick.interval_ns else 0.0,
+            "pps": tick.pps if tick.interval_ns else 0.0,
+            "active_flows": tick.active_flows,
+            "dispatch_drops": d_total - d_prev,
+            "dispatch_drops_total": d_total,
+            "kernel_drops": k_total - k_prev,
+            "kernel_drops_total": k_total,
+            "kernel_if_drops": i_total - i_prev,
+            "kernel_if_drops_total": i_total,
+            "top_flows": top,
+        }
+        ids = list(self._tick_ids)
+        self._tick_ids.clear()
+        with self._alerts_lock:
+            alerts = list(self._alerts)
+            self._alerts.clear()
+        self._send(TickMessage("tick", stats, ids, alerts, totals))
+
+    def finish(self) -> None:
+        """Send the final state: run totals, the largest flows of the whole run (by total
+        bytes — the per-tick deltas of the last tick say little once input has ended), the
+        newest sampled packets and any alert raised after the last tick."""
+        with self._alerts_lock:
+            alerts = list(self._alerts)
+            self._alerts.clear()
+        top: list[dict[str, Any]] = []
+        t = self.flows
+        if self.cfg.top_n > 0 and t.active:
+            from netscope.flows import layout as L
+            from netscope.flows.records import records_from_rows
+
+            rows = t.live_rows()
+            total = t.i64[rows, L.I_BYTES_AB] + t.i64[rows, L.I_BYTES_AB + 1]
+            order = np.argsort(-total, kind="stable")[: self.cfg.top_n]
+            recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows[order])
+            top = [_flow_dict(r, 0.0) for r in recs]
+        ids = list(self._tick_ids) or self.ring.newest(MAX_FRAME_PACKETS)
+        self._tick_ids.clear()
+        msg = TickMessage("final", {"top_flows": top}, ids, alerts, self.totals())
+        self._send(msg)
+
+    def _send(self, msg: TickMessage) -> None:
+        if self.shard_depths is not None:
+            msg.shard_depths = list(self.shard_depths())
+        if not self.submit(msg):
+            self.dropped_messages += 1
+            trace(
+                log, "dashboard queue full: tick message dropped (%d so far)", self.dropped_messages
+            )

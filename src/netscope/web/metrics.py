@@ -1,0 +1,96 @@
+"""``/metrics``: the run's totals in the Prometheus text format.
+
+A custom collector reads the hub's latest totals at scrape time instead of keeping
+prometheus_client Counter objects in step with the capture: the capture side already counts
+everything (the same numbers the summary prints), so the metrics can never disagree with
+it, and nothing on the capture thread touches prometheus_client. The registry is private
+(not the global default), so two servers in one process — tests — do not collide.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from netscope.web.hub import Hub
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# (totals key, metric name without _total, help)
+COUNTERS = (
+    ("packets", "netscope_captured_packets", "Packets captured and analysed."),
+    ("bytes", "netscope_captured_bytes", "Bytes captured (wire length)."),
+    ("parse_errors", "netscope_parse_errors", "Packets that did not decode cleanly."),
+    ("flows_created", "netscope_flows_created", "Flows created."),
+    ("flows_expired", "netscope_expired_flows", "Flows expired by the inactivity timeout."),
+    ("flows_evicted", "netscope_evicted_flows", "Flows evicted by the max_flows cap."),
+    ("alerts", "netscope_alerts", "Anomaly alerts raised."),
+    ("dispatch_drops", "netscope_dispatch_drops", "Batches slices dropped by full shard queues."),
+    ("kernel_drops", "netscope_kernel_drops", "Packets the kernel dropped (ring full)."),
+    ("interface_drops", "netscope_interface_drops", "Packets the interface dropped."),
+    (
+        "web_dropped_messages",
+        "netscope_web_dropped_ticks",
+        "Tick messages the dashboard queue refused (the server fell behind).",
+    ),
+)
+
+
+class HubCollector(Collector):
+    """Yields the metric families from the hub's current totals."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[InfoMetricFamily | CounterMetricFamily | GaugeMetricFamily]:
+        hub = self.hub
+        totals = hub.totals
+        yield InfoMetricFamily("netscope_build", "NetScope build.", value={"version": hub.version})
+        yield GaugeMetricFamily(
+            "netscope_uptime_seconds",
+            "Seconds since the server started.",
+            time.time() - hub.started,
+        )
+        yield GaugeMetricFamily(
+            "netscope_active_flows", "Flows in the flow table.", totals.get("active_flows", 0)
+        )
+        for key, name, doc in COUNTERS:
+            yield CounterMetricFamily(name, doc, value=totals.get(key, 0))
+        yield GaugeMetricFamily(
+            "netscope_web_clients", "Connected dashboard clients.", len(hub.clients)
+        )
+        yield CounterMetricFamily(
+            "netscope_web_frames", "Dashboard frames published.", value=hub.frame_seq
+        )
+        yield CounterMetricFamily(
+            "netscope_web_frames_skipped",
+            "Frames a lagging client skipped (overwritten before sent).",
+            value=hub.frames_skipped + sum(c.skipped for c in hub.clients),
+        )
+        yield GaugeMetricFamily(
+            "netscope_web_queue_depth", "Tick messages waiting for the server.", hub.queue.qsize()
+        )
+        depths = hub.shard_depths
+        if depths:
+            fam = GaugeMetricFamily(
+                "netscope_shard_queue_depth",
+                "Batches waiting per pipeline shard.",
+                labels=["shard"],
+            )
+            for i, depth in enumerate(depths):
+                fam.add_metric([str(i)], depth)
+            yield fam
+
+
+def make_registry(hub: Hub) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(hub))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)
