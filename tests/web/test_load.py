@@ -13,15 +13,16 @@ the same shape at 10 clients for 4 s.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
@@ -30,12 +31,13 @@ from netscope.config import WebConfig
 from netscope.flows.table import FlowOptions
 from netscope.gen.packets import ether_ip, tcp, udp
 from netscope.pipeline.inline import InlineProcessor
-from netscope.web.feed import PacketRing, WebFeed
+from netscope.web.feed import PacketRing, TickMessage, WebFeed
 from netscope.web.hub import Hub
 from netscope.web.server import WebServer
 
 from .conftest import free_port
 
+CLIENTS = Path(__file__).with_name("ws_clients.py")
 TICK_MS = 33
 PER_TICK = 1000
 
@@ -104,21 +106,6 @@ def never_reading_client(port: int) -> socket.socket:
     return s
 
 
-async def reader(url: str, seconds: float, seqs: list[int]) -> None:
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            try:
-                msg = await ws.receive(timeout=max(0.1, end - time.monotonic()))
-            except TimeoutError:
-                break
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                break
-            data = json.loads(msg.data)
-            if data["type"] == "frame":
-                seqs.append(data["frame_seq"])
-
-
 def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
     port = free_port()
     cfg = WebConfig(enabled=True, port=port, tick_ms=TICK_MS, sample_rate=10, top_n=10)
@@ -128,6 +115,15 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
     server = WebServer(cfg, hub)
     server.start()
     feed = WebFeed(cfg, proc.analyzer.counters, proc.flows, hub.submit, ring=ring)
+    submit_times: list[float] = []
+
+    def timed_submit(msg: TickMessage) -> bool:
+        started = time.perf_counter()
+        ok = hub.submit(msg)
+        submit_times.append(time.perf_counter() - started)
+        return ok
+
+    feed.submit = timed_submit
     proc.observers.append(feed.observe)
     proc.on_tick = feed.on_tick
     silent = never_reading_client(port)
@@ -136,13 +132,11 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
         capture.start()
         time.sleep(0.5)
         rss_start = rss_bytes()
-        results: list[list[int]] = [[] for _ in range(clients)]
-
-        async def all_readers() -> None:
-            url = f"ws://127.0.0.1:{port}/ws"
-            await asyncio.gather(*(reader(url, seconds, seqs) for seqs in results))
-
-        asyncio.run(all_readers())
+        out = subprocess.run(
+            [sys.executable, str(CLIENTS), str(port), str(seconds), str(clients)],
+            check=True, capture_output=True, text=True, timeout=seconds + 60,
+        ).stdout  # fmt: skip
+        results: list[list[int]] = json.loads(out)
         rss_end = rss_bytes()
         capture.join(30)
         time.sleep(0.3)
@@ -155,7 +149,19 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
 
     assert proc.analyzer.counters.packets == capture.fed  # nothing lost on the way
     assert feed.dropped_messages == 0
-    assert capture.worst_feed_s < 0.5, capture.worst_feed_s  # capture never waits on clients
+    # Handing a tick to the server never waits for it: no lock held by the server, no full
+    # queue. What remains is waiting for the GIL while the server thread runs Python (JSON,
+    # sends): usually microseconds, rarely tens of ms on two shared cores.
+    submit_p99 = float(np.percentile(submit_times, 99))
+    assert submit_p99 < 0.02, submit_p99
+    assert max(submit_times) < 0.25, max(submit_times)
+    assert capture.worst_feed_s < 1.0, capture.worst_feed_s
+    print(
+        f"\nload: {clients} clients {seconds:.0f}s: {capture.fed} packets, {hub.frame_seq} frames, "
+        f"frames/client min {min(map(len, results))}, submit p99 {submit_p99 * 1e3:.3f} ms "
+        f"max {max(submit_times) * 1e3:.2f} ms, worst batch {capture.worst_feed_s * 1e3:.1f} ms, "
+        f"RSS growth {(rss_end - rss_start) / 1e6:.1f} MB"
+    )
     expected = seconds * 1000 / TICK_MS
     for seqs in results:
         assert len(seqs) > expected * 0.3, (len(seqs), expected)
