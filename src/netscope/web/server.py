@@ -294,6 +294,17 @@ class WebServer:
             self._thread = None
 
 
+def _alert_sink_module() -> Any:
+    """``netscope.sinks.alerts`` when anomaly detection is installed, else None (imported
+    by name so this module does not depend on it)."""
+    import importlib
+
+    try:
+        return importlib.import_module("netscope.sinks.alerts")
+    except ImportError:
+        return None
+
+
 class StatsEvery:
     """Feeds the CLI ``[stats]`` handler from dashboard ticks.
 
@@ -378,12 +389,11 @@ class Dashboard:
     @staticmethod
     def _subscribe_alerts(feed: WebFeed) -> None:
         """Register with the alert sink's dashboard hooks, when anomaly detection has them."""
-        try:
-            from netscope.sinks import alerts as alert_sink  # type: ignore[attr-defined]
-        except ImportError:
+        alert_sink = _alert_sink_module()
+        if alert_sink is None:
             return
-        hooks = getattr(alert_sink, "DASHBOARD_HOOKS", None) or getattr(alert_sink, "hooks", None)
-        if isinstance(hooks, list):
+        hooks = getattr(alert_sink, "DASHBOARD_HOOKS", None)
+        if isinstance(hooks, list):  # module-level: the sink may be created after us
             hooks.append(feed.push_alert)
 
     def tick_handler(self, stats: Callable[[Any], None] | None) -> Callable[[Any], None]:
@@ -424,3 +434,9 @@ class Dashboard:
 
     def stop(self) -> None:
         self.server.stop()
+        alert_sink = _alert_sink_module()
+        if alert_sink is None:
+            return
+        hooks = getattr(alert_sink, "DASHBOARD_HOOKS", None)
+        if isinstance(hooks, list) and self.feed.push_alert in hooks:
+            hooks.remove(self.feed.push_alert)
