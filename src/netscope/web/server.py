@@ -31,7 +31,7 @@ from aiohttp import WSMsgType, web
 
 from netscope._version import __version__
 from netscope.config import Config, WebConfig
-from netscope.errors import NetScopeError
+from netscope.errors import NetScopeError, UsageError
 from netscope.web.feed import PacketRing, WebFeed
 from netscope.web.hub import Client, Hub
 from netscope.web.metrics import CONTENT_TYPE, make_registry, render
@@ -365,6 +365,13 @@ class Dashboard:
         drops: Callable[[], tuple[int, int, int]] | None = None,
     ) -> Dashboard:
         web_cfg = cfg.web
+        if getattr(cfg.pipeline, "enabled", False):
+            # The sharded pipeline's ticks carry flow labels, not the flow records a frame
+            # needs, and its observers run per shard; until the two are joined, say so.
+            raise UsageError(
+                "--web together with --pipeline is not available yet",
+                hint="run the dashboard without --pipeline",
+            )
         check_assets()
         ring = PacketRing(web_cfg.packet_buffer)
         hub = Hub(ring, web_cfg.tick_ms, __version__)
