@@ -292,7 +292,6 @@ class Config:
 UNAVAILABLE: dict[str, str] = {
     "--anomalies": "analysis.anomalies.enabled",
     "--alerts-jsonl": "analysis.alerts_jsonl",
-    "--pipeline": "pipeline.enabled",
 }
 
 

@@ -239,14 +239,28 @@ class LiveRun:
         except BaseException:
             source.close()
             raise
-        processor = InlineProcessor(flow_options(cfg, expired_sink is not None))
-        processor.wall_clock_ticks = True
+        processor: Any
         drops = DropTracker(source)
-        if cfg.stats.enabled:
-            processor.on_tick = LiveStatsPrinter(
-                self.out, processor.flows, cfg.stats.top_flows, drops
+        if cfg.pipeline.enabled:  # sharded: the aggregator prints the stats lines
+            from netscope.pipeline.sharded import PipelineProcessor, live_stats_line
+
+            processor = PipelineProcessor.for_config(
+                cfg,
+                flow_options(cfg, expired_sink is not None),
+                cfg.stats.interval_ms * 1_000_000,
+                self.out,
+                live=True,
             )
-        processor.flows.on_expired = expired_sink
+            processor.stats_line = live_stats_line(drops)
+            processor.on_expired = expired_sink
+        else:
+            processor = InlineProcessor(flow_options(cfg, expired_sink is not None))
+            if cfg.stats.enabled:
+                processor.on_tick = LiveStatsPrinter(
+                    self.out, processor.flows, cfg.stats.top_flows, drops
+                )
+            processor.flows.on_expired = expired_sink
+        processor.wall_clock_ticks = True
         interval_ns = cfg.stats.interval_ms * 1_000_000
         dashboard = None
         if cfg.web.enabled:  # wall-clock ticks every web.tick_ms; stats lines are summed from them
@@ -330,7 +344,12 @@ class LiveRun:
 
         rows = drops.summary_rows() + stage_rows + extra
         try:
-            print(capture_summary(counters, source.report, interrupted, rows), file=self.out)
+            print(
+                capture_summary(
+                    counters, source.report, interrupted, rows, pipeline=cfg.pipeline.enabled
+                ),
+                file=self.out,
+            )
             self.out.flush()
         except BrokenPipeError:
             from netscope.runner import _silence_stdout

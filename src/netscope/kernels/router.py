@@ -1,0 +1,382 @@
+"""Shard routing straight from raw packet bytes (SPEC §6 "Pipeline").
+
+``route_batch`` walks each packet's link and IP headers with the same rules as
+``kernels.decode`` (every supported link type, up to MAX_VLAN_TAGS 802.1Q/802.1ad
+tags, PPPoE session, the IPv6 extension-header walk including the routing-header
+final destination), builds the flow's canonical endpoints exactly like the flow
+kernel (endpoint A = smaller (address, port)), and hashes the *unordered* pair, so
+both directions of a conversation land on one shard: ``shard = hash % shards``.
+
+Packets that the flow table will never track get a fixed home, so no flow state is
+split by them:
+
+- IP packets that are not TCP/UDP (ICMP, other protocols) and IPv4/IPv6 non-initial
+  fragments hash the (min, max) address pair with ports and protocol zeroed, which
+  spreads them across shards while keeping an ICMP conversation on one shard;
+- non-IP frames, unsupported link types and anything the decoder would reject
+  (truncated or malformed headers) go to shard 0.
+
+The same pass records ``need[i]``: how many leading bytes of packet ``i`` the decode
+kernel reads (link + IP + extension headers + the fixed transport header, or the
+whole captured packet for errors, non-IP frames and IPv6 jumbograms whose length is
+taken from the capture). A pipeline worker can therefore decode a compact copy of
+just those bytes and get columns identical to decoding the original packet; this is
+what lets the capture thread hand packets to workers without copying payloads and
+without keeping the reader's reused buffer alive.
+
+``split_by_shard`` is the counting sort that turns ``shard[]`` into per-shard index
+lists (one ``order`` array grouped by shard plus ``starts``), and ``gather_shards``
+copies each packet's ``need`` bytes and metadata into per-shard compact sub-batches,
+all without per-packet Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from netscope.constants import (
+    ETH_IPV4,
+    ETH_IPV6,
+    ETH_PPPOE_SESSION,
+    ETH_QINQ,
+    ETH_QINQ_OLD,
+    ETH_VLAN,
+    IPPROTO_AH,
+    IPPROTO_DSTOPTS,
+    IPPROTO_FRAGMENT,
+    IPPROTO_HOPOPTS,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_ROUTING,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV6_MAX_EXT_HEADERS,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_OPENBSD,
+    PPP_IPV4,
+    PPP_IPV6,
+)
+from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels.byteorder import u16be, u32be, u32le, u64be
+from netscope.kernels.decode import MAX_VLAN_TAGS
+
+SUPPORTED_LINKTYPES = np.array(
+    [
+        LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, LINKTYPE_NULL,
+        LINKTYPE_LOOP, LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6,
+    ],
+    dtype=np.int32,
+)  # fmt: skip
+
+
+def route_supported(linktypes: np.ndarray) -> np.ndarray:
+    """Mask of packets whose link type the router (and the decoder) understands.
+    Only used on batches where ``route_batch`` reported unsupported packets."""
+    return np.isin(linktypes, SUPPORTED_LINKTYPES)
+
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+@inline_helper
+def _mix(x):  # type: ignore[no-untyped-def]
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@inline_helper
+def pair_hash(shi, slo, dhi, dlo, sp, dp, pr):  # type: ignore[no-untyped-def]
+    """Hash of the unordered endpoint pair: same value for (src, dst) and (dst, src)."""
+    if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sp <= dp))):
+        a_hi, a_lo, b_hi, b_lo, pa, pb = shi, slo, dhi, dlo, sp, dp
+    else:
+        a_hi, a_lo, b_hi, b_lo, pa, pb = dhi, dlo, shi, slo, dp, sp
+    meta = (np.uint64(pa) << np.uint64(48)) | (np.uint64(pb) << np.uint64(32)) | np.uint64(pr)
+    h = _mix(a_lo ^ ((b_lo << np.uint64(32)) | (b_lo >> np.uint64(32))) ^ (meta * _GOLD))
+    if a_hi != 0 or b_hi != 0:
+        h = _mix(h ^ a_hi ^ ((b_hi << np.uint64(17)) | (b_hi >> np.uint64(47))))
+    return h
+
+
+@inline_helper
+def _af_to_ethertype(af):  # type: ignore[no-untyped-def]
+    if af == 2:
+        return ETH_IPV4
+    if af == 24 or af == 28 or af == 30:
+        return ETH_IPV6
+    return 0
+
+
+@kernel
+def route_batch(buf, offsets, caplens, linktypes, start, stop, shards, shard, need, counts):  # type: ignore[no-untyped-def]
+    """Shard of packets ``[start, stop)`` into ``shard[i - start]`` and decode-read
+    extent into ``need[i - start]``; ``counts[s]`` = packets routed to shard ``s``.
+    Returns the number of packets whose link type is unsupported (routed to 0)."""
+    nsh = np.uint64(shards)
+    # hash % shards; for a power of two that is a mask (a 64-bit division costs
+    # ~25-40 cycles, more than the rest of the routing of a packet).
+    pow2 = (shards & (shards - 1)) == 0
+    shard_mask = np.uint64(shards - 1)
+    for s in range(shards):
+        counts[s] = 0
+    unsupported = 0
+    for i in range(start, stop):
+        base = offsets[i]
+        cap = np.int64(caplens[i])
+        end = base + cap
+        lt = linktypes[i]
+        ip = np.int64(-1)
+        version = 0
+        bad = False
+        if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
+            if lt == LINKTYPE_ETHERNET:
+                hdr = 14
+                tpos = base + 12
+            elif lt == LINKTYPE_LINUX_SLL:
+                hdr = 16
+                tpos = base + 14
+            else:
+                hdr = 20
+                tpos = base
+            if cap < hdr:
+                bad = True
+            else:
+                etype = u16be(buf, tpos)
+                cur = base + hdr
+                ntags = 0
+                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                    if ntags >= MAX_VLAN_TAGS:
+                        break
+                    if end - cur < 4:
+                        bad = True
+                        break
+                    etype = u16be(buf, cur + 2)
+                    ntags += 1
+                    cur += 4
+                if not bad and etype == ETH_PPPOE_SESSION:
+                    if end - cur < 8:
+                        bad = True
+                    else:
+                        ppp = u16be(buf, cur + 6)
+                        cur += 8
+                        if ppp == PPP_IPV4:
+                            etype = ETH_IPV4
+                        elif ppp == PPP_IPV6:
+                            etype = ETH_IPV6
+                if not bad:
+                    if etype == ETH_IPV4:
+                        version = 4
+                        ip = cur
+                    elif etype == ETH_IPV6:
+                        version = 6
+                        ip = cur
+        elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
+            if cap >= 4:
+                if lt == LINKTYPE_LOOP:
+                    et = _af_to_ethertype(u32be(buf, base))
+                else:
+                    et = _af_to_ethertype(u32le(buf, base))
+                    if et == 0:
+                        et = _af_to_ethertype(u32be(buf, base))
+                    if et == 0:
+                        low = u16be(buf, base + 2)
+                        if low == ETH_IPV4 or low == ETH_IPV6:
+                            et = low
+                if et == ETH_IPV4:
+                    version = 4
+                    ip = base + 4
+                elif et == ETH_IPV6:
+                    version = 6
+                    ip = base + 4
+        elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
+            if cap >= 1:
+                nib = buf[base] >> 4
+                if nib == 4:
+                    version = 4
+                    ip = base
+                elif nib == 6:
+                    version = 6
+                    ip = base
+        elif lt == LINKTYPE_IPV4:
+            version = 4
+            ip = base
+        elif lt == LINKTYPE_IPV6:
+            version = 6
+            ip = base
+        else:
+            unsupported += 1
+
+        # Default: shard 0, decoder reads (at most) the whole captured packet.
+        sh = 0
+        nd = cap
+        if version != 0 and not bad:
+            shi = np.uint64(0)
+            slo = np.uint64(0)
+            dhi = np.uint64(0)
+            dlo = np.uint64(0)
+            pr = np.int64(0)
+            l4start = np.int64(-1)
+            nonfirst = False
+            jumbo = False
+            ok = False
+            if version == 4:
+                if end - ip >= 20 and (buf[ip] >> 4) == 4:
+                    ihl = (np.int64(buf[ip]) & 0x0F) * 4
+                    total = u16be(buf, ip + 2)
+                    if ihl >= 20 and total >= ihl and end - ip >= ihl:
+                        ok = True
+                        pr = np.int64(buf[ip + 9])
+                        slo = np.uint64(u32be(buf, ip + 12))
+                        dlo = np.uint64(u32be(buf, ip + 16))
+                        nonfirst = (u16be(buf, ip + 6) & 0x1FFF) != 0
+                        l4start = ip + ihl
+            else:
+                if end - ip >= 40 and (buf[ip] >> 4) == 6:
+                    ok = True
+                    jumbo = u16be(buf, ip + 4) == 0
+                    shi = u64be(buf, ip + 8)
+                    slo = u64be(buf, ip + 16)
+                    dhi = u64be(buf, ip + 24)
+                    dlo = u64be(buf, ip + 32)
+                    nh = np.int64(buf[ip + 6])
+                    cur = ip + 40
+                    walked = 0
+                    while True:
+                        if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
+                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
+                                ok = False
+                                break
+                            hl = (np.int64(buf[cur + 1]) + 1) * 8
+                            if end - cur < hl:
+                                ok = False
+                                break
+                            if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
+                                rtype = buf[cur + 2]
+                                if rtype == 0 or rtype == 2:
+                                    last = cur + hl - 16
+                                    dhi = u64be(buf, last)
+                                    dlo = u64be(buf, last + 8)
+                                elif rtype == 4:
+                                    dhi = u64be(buf, cur + 8)
+                                    dlo = u64be(buf, cur + 16)
+                            nh = np.int64(buf[cur])
+                            cur += hl
+                            walked += 1
+                        elif nh == IPPROTO_AH:
+                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
+                                ok = False
+                                break
+                            hl = (np.int64(buf[cur + 1]) + 2) * 4
+                            if end - cur < hl:
+                                ok = False
+                                break
+                            nh = np.int64(buf[cur])
+                            cur += hl
+                            walked += 1
+                        elif nh == IPPROTO_FRAGMENT:
+                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 8:
+                                ok = False
+                                break
+                            if u16be(buf, cur + 2) >> 3:
+                                nonfirst = True
+                            nh = np.int64(buf[cur])
+                            cur += 8
+                            walked += 1
+                            if nonfirst:
+                                break
+                        else:
+                            break
+                    pr = nh
+                    l4start = cur
+            if ok:
+                sp = np.uint64(0)
+                dp = np.uint64(0)
+                hp = np.int64(0)
+                if nonfirst:
+                    nd = l4start - base
+                elif pr == IPPROTO_TCP or pr == IPPROTO_UDP:
+                    fixed = 20 if pr == IPPROTO_TCP else 8
+                    if end - l4start >= fixed:
+                        sp = np.uint64(u16be(buf, l4start))
+                        dp = np.uint64(u16be(buf, l4start + 2))
+                        hp = pr
+                        nd = l4start + fixed - base
+                elif pr == IPPROTO_ICMP or pr == IPPROTO_ICMPV6:
+                    if end - l4start >= 8:
+                        nd = l4start + 8 - base
+                else:
+                    nd = l4start - base
+                if jumbo:
+                    nd = cap  # payload length comes from the capture: copy it all
+                if nd > cap:
+                    nd = cap
+                h = pair_hash(shi, slo, dhi, dlo, sp, dp, hp)
+                sh = np.int64(h & shard_mask) if pow2 else np.int64(h % nsh)
+        shard[i - start] = sh
+        need[i - start] = nd
+        counts[sh] += 1
+    return unsupported
+
+
+@kernel
+def split_by_shard(shard, n, counts, starts, order):  # type: ignore[no-untyped-def]
+    """Counting sort: ``order[starts[s]:starts[s+1]]`` lists shard ``s``'s packets
+    (``0..n-1``, in arrival order). ``starts`` has ``len(counts) + 1`` entries."""
+    acc = 0
+    for s in range(counts.shape[0]):
+        starts[s] = acc
+        acc += counts[s]
+    starts[counts.shape[0]] = acc
+    cursor = starts[:-1].copy()
+    for i in range(n):
+        s = shard[i]
+        order[cursor[s]] = i
+        cursor[s] += 1
+
+
+@kernel
+def gather_shards(  # type: ignore[no-untyped-def]
+    buf, offsets, caplens, wirelens, ts_ns, linktypes, first, order, n, need,
+    out_buf, out_off, out_cap, out_wire, out_ts, out_lt,
+):  # fmt: skip
+    """Copy packets ``first + order[k]`` (k < n) into compact arrays, in ``order``.
+
+    Only ``need`` bytes of each packet are copied; ``out_cap`` is that copied length,
+    which the decoder treats exactly like the original caplen (every read it makes
+    lies within ``need``). Returns the number of bytes written to ``out_buf``."""
+    pos = np.int64(0)
+    for k in range(n):
+        j = order[k]
+        i = first + j
+        nd = np.int64(need[j])
+        src = offsets[i]
+        for b in range(nd):
+            out_buf[pos + b] = buf[src + b]
+        out_off[k] = pos
+        out_cap[k] = nd
+        out_wire[k] = wirelens[i]
+        out_ts[k] = ts_ns[i]
+        out_lt[k] = linktypes[i]
+        pos += nd
+    return pos
+
+
+@kernel
+def next_event(ts_ns, start, stop, tick_at, sweep_at):  # type: ignore[no-untyped-def]
+    """First index in ``[start, stop)`` whose timestamp reaches ``tick_at`` or
+    ``sweep_at`` (``stop`` if none): where the capture side inserts markers."""
+    limit = tick_at if tick_at < sweep_at else sweep_at
+    for i in range(start, stop):
+        if ts_ns[i] >= limit:
+            return i
+    return stop

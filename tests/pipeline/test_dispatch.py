@@ -1,0 +1,154 @@
+"""Dispatch drops, shutdown under a full queue, and ticks when a shard is idle."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netscope.batch import PacketBatch, batch_from_packets
+from netscope.flows.table import FlowOptions
+from netscope.gen import packets as P
+from netscope.pipeline import sharded
+from netscope.pipeline.inline import InlineProcessor, Tick
+from netscope.pipeline.sharded import PipelineProcessor
+
+from .helpers import run_processor
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def slow_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sharded, "WORKER_DELAY_HOOK", lambda shard, n: time.sleep(0.002))
+
+
+def test_drops_counted_exactly(gen_trace: Path, slow_workers: None) -> None:
+    """Tiny queues + slow shards (live semantics): kept + dropped = read, no deadlock."""
+    proc = PipelineProcessor(FlowOptions(), 2, channel_capacity=1, block_when_full=False)
+    start = time.monotonic()
+    from netscope.sources import open_capture_file
+
+    source = open_capture_file(gen_trace)
+    try:
+        for batch in source.batches():
+            for k in range(0, batch.count, 500):  # many small slices, like live batches
+                proc.feed(
+                    PacketBatch(
+                        batch.buf, batch.offsets[k:], batch.caplens[k:], batch.wirelens[k:],
+                        batch.ts_ns[k:], batch.linktypes[k:], min(500, batch.count - k),
+                    )
+                )  # fmt: skip
+        proc.finish()
+    finally:
+        source.close()
+    assert time.monotonic() - start < 60
+    read = proc.analyzer.counters.packets
+    kept = sum(s.analyzer.counters.packets for s in proc.shards)
+    assert read == 20_000
+    assert proc.dispatch_drops > 0
+    assert kept + proc.dispatch_drops == read
+    assert proc.summary_rows() == [("Dispatch drops", str(proc.dispatch_drops))]
+
+
+def test_offline_blocks_instead_of_dropping(gen_trace: Path, slow_workers: None) -> None:
+    proc = run_processor(gen_trace, PipelineProcessor(FlowOptions(), 2, channel_capacity=1))
+    assert proc.dispatch_drops == 0
+    assert sum(s.analyzer.counters.packets for s in proc.shards) == 20_000
+
+
+def test_drops_shown_in_stats_line(gen_trace: Path, slow_workers: None) -> None:
+    import io
+
+    out = io.StringIO()
+    proc = PipelineProcessor(
+        FlowOptions(), 2, 50_000_000, channel_capacity=1, block_when_full=False, out=out
+    )
+    run_processor(gen_trace, proc)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("[stats]")]
+    assert lines
+    totals = [int(ln.rsplit("(total=", 1)[1].rstrip(")")) for ln in lines]
+    assert totals == sorted(totals) and totals[-1] <= proc.dispatch_drops
+
+
+def _one_flow_packets(n: int, gap_ns: int) -> Any:
+    pkts, ts = [], []
+    for i in range(n):
+        seg = P.tcp("10.0.0.1", "10.0.0.2", 40000, 80, 1000 + i * 10, 1, "PA", payload=b"x" * 10)
+        pkts.append(P.ether_ip("10.0.0.1", "10.0.0.2", 6, seg))
+        ts.append(1_000_000_000 + i * gap_ns)
+    return batch_from_packets(pkts, ts)
+
+
+def test_idle_shards_still_tick() -> None:
+    """One flow: three of four shards never see a packet, yet every tick is delivered,
+    with the same totals as inline mode."""
+    batch = _one_flow_packets(400, 10_000_000)  # 4 s of trace, 100 ms ticks
+    interval = 100_000_000
+    inline_ticks: list[Tick] = []
+    inline = InlineProcessor(FlowOptions(), interval, inline_ticks.append)
+    inline.feed(batch)
+    inline.finish()
+    pipe = PipelineProcessor(FlowOptions(), 4, interval, top_n=3)
+    got: list[Tick] = []
+    pipe.on_tick = got.append
+    pipe.feed(batch)
+    pipe.finish()
+    busy = [s for s in pipe.shards if s.analyzer.counters.packets]
+    assert len(busy) == 1
+    assert got == inline_ticks and len(got) >= 39
+
+
+def test_idle_shards_wall_clock_ticks_on_time() -> None:
+    """Live mode: wall ticks are merged within the interval + 5 ms grace even when shards
+    have nothing to do."""
+    pipe = PipelineProcessor(FlowOptions(), 4, 100_000_000, block_when_full=False)
+    pipe.wall_clock_ticks = True
+    got: list[tuple[Tick, float]] = []
+    pipe.on_tick = lambda t: got.append((t, time.monotonic()))
+    pipe.feed(_one_flow_packets(10, 1000))
+    now = time.time_ns()
+    sent = time.monotonic()
+    pipe.wall_tick(now - 100_000_000, now)
+    deadline = sent + 0.105 + 0.5  # generous for a loaded CI machine
+    while not got and time.monotonic() < deadline:
+        time.sleep(0.005)
+        pipe._flush_output()
+    pipe.finish()
+    assert got and got[0][0].packets == 10
+
+
+def test_sigint_during_full_queue_exits_cleanly(tmp_path: Path, gen_trace: Path) -> None:
+    """Ctrl-C while the capture thread waits on a full shard queue: summary and exports."""
+    out = tmp_path / "flows.json"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        import netscope.engine
+        from netscope.pipeline import sharded
+        sharded.WORKER_DELAY_HOOK = lambda shard, n: time.sleep(0.5)
+        from netscope.cli import main
+        sys.exit(main(["--read-pcap", {str(gen_trace)!r}, "--quiet", "--workers", "2",
+                       "--export-json", {str(out)!r}]))
+        """
+    )
+    env = dict(os.environ)
+    env.pop("NUMBA_DISABLE_JIT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=REPO, env=env,
+    )  # fmt: skip
+    time.sleep(4.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "Capture complete (pipeline mode) (interrupted)." in stdout
+    assert "Dispatch drops:" in stdout
+    assert out.is_file() and out.read_text().startswith("[")
