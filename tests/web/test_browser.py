@@ -184,6 +184,8 @@ def test_offline_final_state_in_chromium(
     external: list[str] = []
     page = open_page(browser, run.url, external)
     check_page_basics(page)
+    # The chart starts with the run's tick history (hello.history), not a single point.
+    page.wait_for_function("window.__netscopeChart.data.labels.length >= 5")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-offline.png"), full_page=True)
     page.close()

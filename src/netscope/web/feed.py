@@ -293,6 +293,8 @@ class WebFeed:
             order = np.argsort(-total, kind="stable")[: self.cfg.top_n]
             recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows[order])
             top = [_flow_dict(r, 0.0) for r in recs]
+            for flow, rec in zip(top, recs, strict=True):  # whole-run rate, not a tick's
+                flow["delta_mbps"] = rec.avg_bps / 1e6
         ids = list(self._tick_ids) or self.ring.newest(MAX_FRAME_PACKETS)
         self._tick_ids.clear()
         msg = TickMessage("final", {"top_flows": top}, ids, alerts, self.totals())

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 1024  # tick messages waiting for the loop (offline input ticks in bursts)
 CONTROL_CAPACITY = 32  # pending replies per client (a client spamming requests loses old ones)
 RECENT_ALERTS = 200  # alerts a newly connected client is shown (hello.recent_alerts)
+HISTORY = 120  # ticks of (ts, mbps, pps) a newly connected client's chart starts with
 
 
 _EMPTY_TICK: dict[str, Any] = {
@@ -155,6 +156,7 @@ class Hub:
         self.clients: set[Client] = set()
         self.totals: dict[str, int] = {}
         self.recent_alerts: deque[dict[str, Any]] = deque(maxlen=RECENT_ALERTS)
+        self.history: deque[list[float]] = deque(maxlen=HISTORY)
         self.queue: queue.Queue[TickMessage] = queue.Queue(maxsize=QUEUE_CAPACITY)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._wake_lock = threading.Lock()
@@ -202,6 +204,8 @@ class Hub:
         self.recent_alerts.extend(msg.alerts)
         if msg.kind == "tick":
             self.last_tick = msg.tick
+            t = msg.tick
+            self.history.append([t.get("ts", 0.0), t.get("mbps", 0.0), t.get("pps", 0.0)])
             packets = []
             for pid in msg.packet_ids:
                 stored = self.ring.get(pid)
@@ -245,6 +249,9 @@ class Hub:
                 "started": self.started,
                 "server_ts": time.time() * 1000.0,
                 "recent_alerts": list(self.recent_alerts),
+                # [ts, mbps, pps] of the ticks before the latest frame, oldest first, so a page
+                # opened late (e.g. after offline input ended) starts with a filled chart
+                "history": list(self.history)[:-1],
             }
         )
 

@@ -130,17 +130,28 @@
     $("card-drops-detail").textContent = "kernel " + k + " · if " + i + " · dispatch " + d;
   }
 
-  function renderChart(tick) {
-    if (!chart) return;
+  function pushPoint(ts, mbps, pps) {
     const data = chart.data;
-    data.labels.push(fmtTime(tick.ts).substring(0, 8));
-    data.datasets[0].data.push(tick.mbps);
-    data.datasets[1].data.push(tick.pps);
+    data.labels.push(fmtTime(ts).substring(0, 8));
+    data.datasets[0].data.push(mbps);
+    data.datasets[1].data.push(pps);
     if (data.labels.length > CHART_POINTS) {
       data.labels.shift();
       data.datasets[0].data.shift();
       data.datasets[1].data.shift();
     }
+  }
+
+  function renderChart(tick) {
+    if (!chart) return;
+    pushPoint(tick.ts, tick.mbps, tick.pps);
+    chart.update("none");
+  }
+
+  // hello.history: the ticks before the latest frame, so a late page starts with a chart.
+  function fillHistory(history) {
+    if (!chart || !history || chart.data.labels.length) return;
+    for (const [ts, mbps, pps] of history) pushPoint(ts, mbps, pps);
     chart.update("none");
   }
 
@@ -301,6 +312,7 @@
           state.tickMs = msg.tick_ms;
           setStatus("live", "live · v" + msg.version + " · tick " + msg.tick_ms + " ms");
           if (!state.alertsTotal) addAlerts(msg.recent_alerts);
+          fillHistory(msg.history);
           break;
         case "packet_detail": showDetail(msg); break;
         case "perf_pong": {
