@@ -60,7 +60,7 @@ def warm_up(announce: bool = True) -> None:
     _warm_records()
     _warm_capture(tiny)
     _warm_flows(tiny, cols)
-    _warm_pipeline(tiny, cols)
+    _warm_anomaly(tiny, cols)
     if first:
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
@@ -115,10 +115,13 @@ def _warm_flows(batch: PacketBatch, cols: DecodedColumns) -> None:
         table.expire_idle(0)
 
 
-def _warm_pipeline(batch: PacketBatch, cols: DecodedColumns) -> None:
-    from netscope.pipeline.sharded import warm_kernels
+def _warm_anomaly(batch: PacketBatch, cols: DecodedColumns) -> None:
+    """The anomaly detector's kernel (one compiled signature, whatever the table sizes)."""
+    from netscope.anomaly.detector import AnomalyDetector
 
-    warm_kernels(batch, cols)
+    detector = AnomalyDetector(max_entries=4)
+    detector(batch, cols)
+    detector.sweep(0)
 
 
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 from netscope.config import Config
 from netscope.errors import NetScopeError, OutputError
@@ -66,6 +66,7 @@ class OfflineRun:
         from netscope.flows.stats import StatsPrinter
         from netscope.live_run import CaptureStage
         from netscope.pipeline.inline import InlineProcessor
+        from netscope.sinks.alerts import AnomalyReporter
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
         from netscope.sources import open_capture_file
@@ -88,19 +89,10 @@ class OfflineRun:
         interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
         if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
             interval_ns = cfg.web.tick_ms * 1_000_000
-        processor: Any
-        if cfg.pipeline.enabled:  # sharded: stats lines and ticks come from the aggregator
-            from netscope.pipeline.sharded import PipelineProcessor
-
-            processor = PipelineProcessor.for_config(
-                cfg, flow_options(cfg, expired_sink is not None), interval_ns, self.out, live=False
-            )
-            processor.on_expired = expired_sink
-        else:
-            processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
-            if cfg.stats.enabled:
-                processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
-            processor.flows.on_expired = expired_sink
+        processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
+        if cfg.stats.enabled:
+            processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
+        processor.flows.on_expired = expired_sink
         dashboard = None
         if cfg.web.enabled:
             from netscope.web.server import Dashboard
@@ -111,6 +103,13 @@ class OfflineRun:
                 source.close()
                 raise
             processor.on_tick = dashboard.tick_handler(processor.on_tick)
+        try:
+            anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
+        except BaseException:
+            source.close()
+            if dashboard is not None:
+                dashboard.stop()
+            raise
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
@@ -128,6 +127,8 @@ class OfflineRun:
                 self._announce_unsupported(counters.unsupported_linktypes, announced)
                 if printer is not None:
                     printer.print_batch(batch, start)
+                if anomalies is not None:
+                    anomalies.pump()
                 if limit and counters.packets >= limit:
                     break
             processor.finish()
@@ -150,15 +151,14 @@ class OfflineRun:
             print(f"warning: {source.report.warning}", file=self.err)
         stage_rows, stage_failure = stage.close()
         extra, export_failure = self._write_outputs(processor, expired_sink)
-        extra = stage_rows + extra
-        failure = failure or stage_failure or export_failure
+        alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
+        extra = stage_rows + extra + alert_rows
+        failure = failure or stage_failure or export_failure or alert_failure
         from netscope.sinks.summary import capture_summary
 
         try:
             print(
-                capture_summary(
-                    counters, source.report, interrupted, extra, pipeline=cfg.pipeline.enabled
-                ),
+                capture_summary(counters, source.report, interrupted, extra),
                 file=self.out,
             )
             self.out.flush()
@@ -179,13 +179,12 @@ class OfflineRun:
         """Exports and sink closing; returns summary rows and the first failure."""
         from netscope.flows.records import records_from_rows
         from netscope.pipeline.inline import InlineProcessor
-        from netscope.pipeline.sharded import PipelineProcessor
         from netscope.sinks.exports import write_csv, write_json
         from netscope.sinks.jsonl import ExpiredFlowsSink
 
-        assert isinstance(processor, InlineProcessor | PipelineProcessor)
+        assert isinstance(processor, InlineProcessor)
         cfg = self.cfg
-        table = processor.flows  # pipeline: shards drain and their tables merge here
+        table = processor.flows
         totals = table.totals
         rows: list[tuple[str, str]] = [
             (
@@ -194,8 +193,6 @@ class OfflineRun:
                 f"{totals['evicted']} evicted)",
             )
         ]
-        if isinstance(processor, PipelineProcessor):
-            rows += processor.summary_rows()
         failure: NetScopeError | None = None
         if isinstance(expired_sink, ExpiredFlowsSink):
             try:
