@@ -290,7 +290,6 @@ class Config:
 # Capability name (as shown to the user) -> dotted attribute of Config whose truthiness means
 # "the user asked for it". When a capability lands, delete its line; nothing else changes.
 UNAVAILABLE: dict[str, str] = {
-    "--pipeline": "pipeline.enabled",
 }
 
 

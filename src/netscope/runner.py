@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from netscope.config import Config
 from netscope.errors import NetScopeError, OutputError
@@ -89,10 +89,19 @@ class OfflineRun:
         interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
         if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
             interval_ns = cfg.web.tick_ms * 1_000_000
-        processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
-        if cfg.stats.enabled:
-            processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
-        processor.flows.on_expired = expired_sink
+        processor: Any
+        if cfg.pipeline.enabled:  # sharded: stats lines and ticks come from the aggregator
+            from netscope.pipeline.sharded import PipelineProcessor
+
+            processor = PipelineProcessor.for_config(
+                cfg, flow_options(cfg, expired_sink is not None), interval_ns, self.out, live=False
+            )
+            processor.on_expired = expired_sink
+        else:
+            processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
+            if cfg.stats.enabled:
+                processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
+            processor.flows.on_expired = expired_sink
         dashboard = None
         if cfg.web.enabled:
             from netscope.web.server import Dashboard
@@ -158,7 +167,9 @@ class OfflineRun:
 
         try:
             print(
-                capture_summary(counters, source.report, interrupted, extra),
+                capture_summary(
+                    counters, source.report, interrupted, extra, pipeline=cfg.pipeline.enabled
+                ),
                 file=self.out,
             )
             self.out.flush()
@@ -179,12 +190,13 @@ class OfflineRun:
         """Exports and sink closing; returns summary rows and the first failure."""
         from netscope.flows.records import records_from_rows
         from netscope.pipeline.inline import InlineProcessor
+        from netscope.pipeline.sharded import PipelineProcessor
         from netscope.sinks.exports import write_csv, write_json
         from netscope.sinks.jsonl import ExpiredFlowsSink
 
-        assert isinstance(processor, InlineProcessor)
+        assert isinstance(processor, InlineProcessor | PipelineProcessor)
         cfg = self.cfg
-        table = processor.flows
+        table = processor.flows  # pipeline: shards drain and their tables merge here
         totals = table.totals
         rows: list[tuple[str, str]] = [
             (
@@ -193,6 +205,8 @@ class OfflineRun:
                 f"{totals['evicted']} evicted)",
             )
         ]
+        if isinstance(processor, PipelineProcessor):
+            rows += processor.summary_rows()
         failure: NetScopeError | None = None
         if isinstance(expired_sink, ExpiredFlowsSink):
             try:
