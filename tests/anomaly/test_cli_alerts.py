@@ -113,3 +113,13 @@ def test_unwritable_alerts_jsonl_is_an_error(cli, attack_pcap, tmp_path):
     ])  # fmt: skip
     assert res.code == 1
     assert res.stderr.startswith("error: ") and "a.jsonl" in res.stderr
+
+
+def test_live_capture_refuses_anomalies_until_wired(cli):
+    """Live capture does not run the detectors yet: asking for them is a usage error, not a
+    capture that silently detects nothing."""
+    res = cli(["-i", "lo", "--anomalies", "-c", "1"])
+    assert (res.code, res.stderr) == (
+        2,
+        "error: --anomalies is not available for live capture yet\n",
+    )
