@@ -223,3 +223,38 @@ def test_syn_flood_shows_in_alerts_tab(browser: Any, tmp_path: Path, web_run: li
     assert rc == 0, err
     assert "[alert] SYN flood" in out
     assert not external, external
+
+
+def test_page_reconnects_to_a_restarted_server(
+    browser: Any, small_trace: Path, web_run: list[WebRun]
+) -> None:
+    """Status turns offline when the server goes, back to live when one returns on the same
+    port; the new server's frames (frame_seq from 1 again) are rendered, not dropped as
+    duplicates."""
+    port = free_port()
+    first = start_web(["--read-pcap", str(small_trace), "--quiet"], port)
+    web_run.append(first)
+    first.wait_for("dashboard: input finished")
+    external: list[str] = []
+    page = open_page(browser, first.url, external)
+    page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+    page.wait_for_function("document.getElementById('meta').textContent.startsWith('frame')")
+    rc, _, err = first.stop()
+    assert rc == 0, err
+    page.wait_for_function(
+        "document.getElementById('status').dataset.state === 'offline'", timeout=10_000
+    )
+    page.evaluate("document.getElementById('meta').textContent = 'cleared'")
+    second = start_web(["--read-pcap", str(small_trace), "--quiet", "-c", "5000"], port)
+    web_run.append(second)
+    second.wait_for("dashboard: input finished")
+    page.wait_for_function(
+        "document.getElementById('status').dataset.state === 'live'", timeout=20_000
+    )
+    page.wait_for_function(
+        "document.getElementById('meta').textContent.startsWith('frame')", timeout=10_000
+    )
+    page.close()
+    rc, _, err = second.stop()
+    assert rc == 0, err
+    assert not external, external

@@ -132,7 +132,8 @@
 
   function pushPoint(ts, mbps, pps) {
     const data = chart.data;
-    data.labels.push(fmtTime(ts).substring(0, 8));
+    // sub-second ticks get tenths in the axis labels
+    data.labels.push(fmtTime(ts).substring(0, state.tickMs < 1000 ? 10 : 8));
     data.datasets[0].data.push(mbps);
     data.datasets[1].data.push(pps);
     if (data.labels.length > CHART_POINTS) {
@@ -239,8 +240,9 @@
     addAlerts(frame.alerts); // alerts are never coalesced away
     if (state.pending) {
       perf.dropped++;
-      // keep the packets of the superseded frame too
-      frame.packets = (state.pending.packets || []).concat(frame.packets || []);
+      // keep the packets of the superseded frame too (bounded: a hidden tab gets no
+      // animation frames, so frames may be superseded for minutes)
+      frame.packets = (state.pending.packets || []).concat(frame.packets || []).slice(-PACKET_ROWS);
     }
     state.pending = frame;
     requestAnimationFrame(render);
