@@ -226,7 +226,14 @@ class LiveRun:
 
         cfg = self.cfg
         engine.warm_up()
-        source = open_live(cfg.capture)
+        capture_cfg = cfg.capture
+        if cfg.web.enabled and capture_cfg.timeout_ms > cfg.web.tick_ms:
+            # Dashboard frames are due every web.tick_ms; a longer read timeout would hold
+            # them back on a quiet link (docs/web-dashboard.md, Ticks).
+            import dataclasses
+
+            capture_cfg = dataclasses.replace(capture_cfg, timeout_ms=cfg.web.tick_ms)
+        source = open_live(capture_cfg)
         try:
             stage = CaptureStage.for_live(
                 cfg, source.linktype, source.snaplen, source.user_space_filter
