@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_bpf, bench_e2e_decode, bench_flows, bench_parse
+from benchmarks import bench_bpf, bench_e2e_decode, bench_flows, bench_parse, bench_pipeline
 
 
 def main(argv: list[str]) -> int:
@@ -21,6 +21,8 @@ def main(argv: list[str]) -> int:
     bench_bpf.main([])
     print()
     bench_e2e_decode.main(e2e_args)
+    print()
+    bench_pipeline.main([])
     return 0
 
 

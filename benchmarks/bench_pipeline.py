@@ -69,13 +69,15 @@ def bench_routing(shards: int = 4, reps: int = 200) -> float:
     return best / n
 
 
-def run_once(trace: str, workers: int) -> tuple[float, int]:
-    """Wall seconds to process ``trace`` (0 workers = inline) and the flow count."""
+def run_once(trace: str, workers: int) -> tuple[float, float, int]:
+    """Wall and CPU seconds (all threads) to process ``trace`` (0 workers = inline)
+    and the flow count."""
     opts = FlowOptions()
     proc: InlineProcessor | PipelineProcessor
     proc = InlineProcessor(opts) if workers == 0 else PipelineProcessor(opts, workers)
     source = open_capture_file(trace)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
         for batch in source.batches():
             proc.feed(batch)
@@ -83,7 +85,7 @@ def run_once(trace: str, workers: int) -> tuple[float, int]:
         flows = proc.flows.active
     finally:
         source.close()
-    return time.perf_counter() - t0, flows
+    return time.perf_counter() - t0, time.process_time() - c0, flows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,13 +102,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     configs = [0] + [int(w) for w in args.workers.split(",")]
     times: dict[int, list[float]] = {w: [] for w in configs}
+    cpu: dict[int, list[float]] = {w: [] for w in configs}
     flows: dict[int, int] = {}
     load0 = os.getloadavg()[0]
     run_once(args.trace, 0)  # page cache and allocator warm-up
     for _ in range(args.reps):
         for w in configs:
-            t, f = run_once(args.trace, w)
+            t, c, f = run_once(args.trace, w)
             times[w].append(t)
+            cpu[w].append(c)
             flows[w] = f
     load1 = os.getloadavg()[0]
     base = statistics.median(times[0])
@@ -116,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "inline" if w == 0 else f"{w} worker{'s' if w > 1 else ''}"
         print(
             f"  {name:<10} {med * 1000:8.1f} ms   x{base / med:4.2f} vs inline   "
-            f"({flows[w]} flows at end)"
+            f"cpu {statistics.median(cpu[w]) * 1000:7.1f} ms   ({flows[w]} flows at end)"
         )
     print(f"  load average (1 min): {load0:.2f} before, {load1:.2f} after; cpus={os.cpu_count()}")
     return 0

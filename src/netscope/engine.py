@@ -61,6 +61,7 @@ def warm_up(announce: bool = True) -> None:
     _warm_capture(tiny)
     _warm_flows(tiny, cols)
     _warm_pipeline(tiny, cols)
+    _warm_pipeline(tiny, cols)
     _warm_anomaly(tiny, cols)
     if first:
         try:
@@ -129,6 +130,12 @@ def _warm_anomaly(batch: PacketBatch, cols: DecodedColumns) -> None:
     detector = AnomalyDetector(max_entries=4)
     detector(batch, cols)
     detector.sweep(0)
+
+
+def _warm_pipeline(batch: PacketBatch, cols: DecodedColumns) -> None:
+    from netscope.pipeline.sharded import warm_kernels
+
+    warm_kernels(batch, cols)
 
 
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:

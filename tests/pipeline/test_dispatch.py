@@ -128,12 +128,16 @@ def test_idle_shards_wall_clock_ticks_on_time() -> None:
 def test_sigint_during_full_queue_exits_cleanly(tmp_path: Path, gen_trace: Path) -> None:
     """Ctrl-C while the capture thread waits on a full shard queue: summary and exports."""
     out = tmp_path / "flows.json"
+    started = tmp_path / "started"
     script = textwrap.dedent(
         f"""
-        import sys, time
+        import pathlib, sys, time
         import netscope.engine
         from netscope.pipeline import sharded
-        sharded.WORKER_DELAY_HOOK = lambda shard, n: time.sleep(0.5)
+        def slow(shard, n):
+            pathlib.Path({str(started)!r}).touch()
+            time.sleep(0.5)
+        sharded.WORKER_DELAY_HOOK = slow
         from netscope.cli import main
         sys.exit(main(["--read-pcap", {str(gen_trace)!r}, "--quiet", "--workers", "2",
                        "--export-json", {str(out)!r}]))
@@ -145,7 +149,10 @@ def test_sigint_during_full_queue_exits_cleanly(tmp_path: Path, gen_trace: Path)
         [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, cwd=REPO, env=env,
     )  # fmt: skip
-    time.sleep(4.0)
+    deadline = time.monotonic() + 120  # the first run may compile kernels first
+    while not started.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)  # the shards are sleeping in the hook: the queues are full
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr

@@ -117,6 +117,202 @@ def _af_to_ethertype(af):  # type: ignore[no-untyped-def]
     return 0
 
 
+@inline_helper
+def _route_one(buf, base, cap, lt, nsh, pow2, shard_mask):  # type: ignore[no-untyped-def]
+    """Route one packet: ``(shard, bytes the decoder reads, 1 if the link type is
+    unsupported)``; the rules are in the module docstring."""
+    end = base + cap
+    unsup = 0
+    ip = np.int64(-1)
+    version = 0
+    bad = False
+    if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
+        if lt == LINKTYPE_ETHERNET:
+            hdr = 14
+            tpos = base + 12
+        elif lt == LINKTYPE_LINUX_SLL:
+            hdr = 16
+            tpos = base + 14
+        else:
+            hdr = 20
+            tpos = base
+        if cap < hdr:
+            bad = True
+        else:
+            etype = u16be(buf, tpos)
+            cur = base + hdr
+            ntags = 0
+            while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
+                if ntags >= MAX_VLAN_TAGS:
+                    break
+                if end - cur < 4:
+                    bad = True
+                    break
+                etype = u16be(buf, cur + 2)
+                ntags += 1
+                cur += 4
+            if not bad and etype == ETH_PPPOE_SESSION:
+                if end - cur < 8:
+                    bad = True
+                else:
+                    ppp = u16be(buf, cur + 6)
+                    cur += 8
+                    if ppp == PPP_IPV4:
+                        etype = ETH_IPV4
+                    elif ppp == PPP_IPV6:
+                        etype = ETH_IPV6
+            if not bad:
+                if etype == ETH_IPV4:
+                    version = 4
+                    ip = cur
+                elif etype == ETH_IPV6:
+                    version = 6
+                    ip = cur
+    elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
+        if cap >= 4:
+            if lt == LINKTYPE_LOOP:
+                et = _af_to_ethertype(u32be(buf, base))
+            else:
+                et = _af_to_ethertype(u32le(buf, base))
+                if et == 0:
+                    et = _af_to_ethertype(u32be(buf, base))
+                if et == 0:
+                    low = u16be(buf, base + 2)
+                    if low == ETH_IPV4 or low == ETH_IPV6:
+                        et = low
+            if et == ETH_IPV4:
+                version = 4
+                ip = base + 4
+            elif et == ETH_IPV6:
+                version = 6
+                ip = base + 4
+    elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
+        if cap >= 1:
+            nib = buf[base] >> 4
+            if nib == 4:
+                version = 4
+                ip = base
+            elif nib == 6:
+                version = 6
+                ip = base
+    elif lt == LINKTYPE_IPV4:
+        version = 4
+        ip = base
+    elif lt == LINKTYPE_IPV6:
+        version = 6
+        ip = base
+    else:
+        unsup = 1
+
+    # Default: shard 0, decoder reads (at most) the whole captured packet.
+    sh = 0
+    nd = cap
+    if version != 0 and not bad:
+        shi = np.uint64(0)
+        slo = np.uint64(0)
+        dhi = np.uint64(0)
+        dlo = np.uint64(0)
+        pr = np.int64(0)
+        l4start = np.int64(-1)
+        nonfirst = False
+        jumbo = False
+        ok = False
+        if version == 4:
+            if end - ip >= 20 and (buf[ip] >> 4) == 4:
+                ihl = (np.int64(buf[ip]) & 0x0F) * 4
+                total = u16be(buf, ip + 2)
+                if ihl >= 20 and total >= ihl and end - ip >= ihl:
+                    ok = True
+                    pr = np.int64(buf[ip + 9])
+                    slo = np.uint64(u32be(buf, ip + 12))
+                    dlo = np.uint64(u32be(buf, ip + 16))
+                    nonfirst = (u16be(buf, ip + 6) & 0x1FFF) != 0
+                    l4start = ip + ihl
+        else:
+            if end - ip >= 40 and (buf[ip] >> 4) == 6:
+                ok = True
+                jumbo = u16be(buf, ip + 4) == 0
+                shi = u64be(buf, ip + 8)
+                slo = u64be(buf, ip + 16)
+                dhi = u64be(buf, ip + 24)
+                dlo = u64be(buf, ip + 32)
+                nh = np.int64(buf[ip + 6])
+                cur = ip + 40
+                walked = 0
+                while True:
+                    if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
+                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
+                            ok = False
+                            break
+                        hl = (np.int64(buf[cur + 1]) + 1) * 8
+                        if end - cur < hl:
+                            ok = False
+                            break
+                        if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
+                            rtype = buf[cur + 2]
+                            if rtype == 0 or rtype == 2:
+                                last = cur + hl - 16
+                                dhi = u64be(buf, last)
+                                dlo = u64be(buf, last + 8)
+                            elif rtype == 4:
+                                dhi = u64be(buf, cur + 8)
+                                dlo = u64be(buf, cur + 16)
+                        nh = np.int64(buf[cur])
+                        cur += hl
+                        walked += 1
+                    elif nh == IPPROTO_AH:
+                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
+                            ok = False
+                            break
+                        hl = (np.int64(buf[cur + 1]) + 2) * 4
+                        if end - cur < hl:
+                            ok = False
+                            break
+                        nh = np.int64(buf[cur])
+                        cur += hl
+                        walked += 1
+                    elif nh == IPPROTO_FRAGMENT:
+                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 8:
+                            ok = False
+                            break
+                        if u16be(buf, cur + 2) >> 3:
+                            nonfirst = True
+                        nh = np.int64(buf[cur])
+                        cur += 8
+                        walked += 1
+                        if nonfirst:
+                            break
+                    else:
+                        break
+                pr = nh
+                l4start = cur
+        if ok:
+            sp = np.uint64(0)
+            dp = np.uint64(0)
+            hp = np.int64(0)
+            if nonfirst:
+                nd = l4start - base
+            elif pr == IPPROTO_TCP or pr == IPPROTO_UDP:
+                fixed = 20 if pr == IPPROTO_TCP else 8
+                if end - l4start >= fixed:
+                    sp = np.uint64(u16be(buf, l4start))
+                    dp = np.uint64(u16be(buf, l4start + 2))
+                    hp = pr
+                    nd = l4start + fixed - base
+            elif pr == IPPROTO_ICMP or pr == IPPROTO_ICMPV6:
+                if end - l4start >= 8:
+                    nd = l4start + 8 - base
+            else:
+                nd = l4start - base
+            if jumbo:
+                nd = cap  # payload length comes from the capture: copy it all
+            if nd > cap:
+                nd = cap
+            h = pair_hash(shi, slo, dhi, dlo, sp, dp, hp)
+            sh = np.int64(h & shard_mask) if pow2 else np.int64(h % nsh)
+    return sh, nd, unsup
+
+
 @kernel
 def route_batch(buf, offsets, caplens, linktypes, start, stop, shards, shard, need, counts):  # type: ignore[no-untyped-def]
     """Shard of packets ``[start, stop)`` into ``shard[i - start]`` and decode-read
@@ -131,197 +327,9 @@ def route_batch(buf, offsets, caplens, linktypes, start, stop, shards, shard, ne
         counts[s] = 0
     unsupported = 0
     for i in range(start, stop):
-        base = offsets[i]
         cap = np.int64(caplens[i])
-        end = base + cap
-        lt = linktypes[i]
-        ip = np.int64(-1)
-        version = 0
-        bad = False
-        if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
-            if lt == LINKTYPE_ETHERNET:
-                hdr = 14
-                tpos = base + 12
-            elif lt == LINKTYPE_LINUX_SLL:
-                hdr = 16
-                tpos = base + 14
-            else:
-                hdr = 20
-                tpos = base
-            if cap < hdr:
-                bad = True
-            else:
-                etype = u16be(buf, tpos)
-                cur = base + hdr
-                ntags = 0
-                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
-                    if ntags >= MAX_VLAN_TAGS:
-                        break
-                    if end - cur < 4:
-                        bad = True
-                        break
-                    etype = u16be(buf, cur + 2)
-                    ntags += 1
-                    cur += 4
-                if not bad and etype == ETH_PPPOE_SESSION:
-                    if end - cur < 8:
-                        bad = True
-                    else:
-                        ppp = u16be(buf, cur + 6)
-                        cur += 8
-                        if ppp == PPP_IPV4:
-                            etype = ETH_IPV4
-                        elif ppp == PPP_IPV6:
-                            etype = ETH_IPV6
-                if not bad:
-                    if etype == ETH_IPV4:
-                        version = 4
-                        ip = cur
-                    elif etype == ETH_IPV6:
-                        version = 6
-                        ip = cur
-        elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
-            if cap >= 4:
-                if lt == LINKTYPE_LOOP:
-                    et = _af_to_ethertype(u32be(buf, base))
-                else:
-                    et = _af_to_ethertype(u32le(buf, base))
-                    if et == 0:
-                        et = _af_to_ethertype(u32be(buf, base))
-                    if et == 0:
-                        low = u16be(buf, base + 2)
-                        if low == ETH_IPV4 or low == ETH_IPV6:
-                            et = low
-                if et == ETH_IPV4:
-                    version = 4
-                    ip = base + 4
-                elif et == ETH_IPV6:
-                    version = 6
-                    ip = base + 4
-        elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
-            if cap >= 1:
-                nib = buf[base] >> 4
-                if nib == 4:
-                    version = 4
-                    ip = base
-                elif nib == 6:
-                    version = 6
-                    ip = base
-        elif lt == LINKTYPE_IPV4:
-            version = 4
-            ip = base
-        elif lt == LINKTYPE_IPV6:
-            version = 6
-            ip = base
-        else:
-            unsupported += 1
-
-        # Default: shard 0, decoder reads (at most) the whole captured packet.
-        sh = 0
-        nd = cap
-        if version != 0 and not bad:
-            shi = np.uint64(0)
-            slo = np.uint64(0)
-            dhi = np.uint64(0)
-            dlo = np.uint64(0)
-            pr = np.int64(0)
-            l4start = np.int64(-1)
-            nonfirst = False
-            jumbo = False
-            ok = False
-            if version == 4:
-                if end - ip >= 20 and (buf[ip] >> 4) == 4:
-                    ihl = (np.int64(buf[ip]) & 0x0F) * 4
-                    total = u16be(buf, ip + 2)
-                    if ihl >= 20 and total >= ihl and end - ip >= ihl:
-                        ok = True
-                        pr = np.int64(buf[ip + 9])
-                        slo = np.uint64(u32be(buf, ip + 12))
-                        dlo = np.uint64(u32be(buf, ip + 16))
-                        nonfirst = (u16be(buf, ip + 6) & 0x1FFF) != 0
-                        l4start = ip + ihl
-            else:
-                if end - ip >= 40 and (buf[ip] >> 4) == 6:
-                    ok = True
-                    jumbo = u16be(buf, ip + 4) == 0
-                    shi = u64be(buf, ip + 8)
-                    slo = u64be(buf, ip + 16)
-                    dhi = u64be(buf, ip + 24)
-                    dlo = u64be(buf, ip + 32)
-                    nh = np.int64(buf[ip + 6])
-                    cur = ip + 40
-                    walked = 0
-                    while True:
-                        if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
-                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
-                                ok = False
-                                break
-                            hl = (np.int64(buf[cur + 1]) + 1) * 8
-                            if end - cur < hl:
-                                ok = False
-                                break
-                            if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
-                                rtype = buf[cur + 2]
-                                if rtype == 0 or rtype == 2:
-                                    last = cur + hl - 16
-                                    dhi = u64be(buf, last)
-                                    dlo = u64be(buf, last + 8)
-                                elif rtype == 4:
-                                    dhi = u64be(buf, cur + 8)
-                                    dlo = u64be(buf, cur + 16)
-                            nh = np.int64(buf[cur])
-                            cur += hl
-                            walked += 1
-                        elif nh == IPPROTO_AH:
-                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
-                                ok = False
-                                break
-                            hl = (np.int64(buf[cur + 1]) + 2) * 4
-                            if end - cur < hl:
-                                ok = False
-                                break
-                            nh = np.int64(buf[cur])
-                            cur += hl
-                            walked += 1
-                        elif nh == IPPROTO_FRAGMENT:
-                            if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 8:
-                                ok = False
-                                break
-                            if u16be(buf, cur + 2) >> 3:
-                                nonfirst = True
-                            nh = np.int64(buf[cur])
-                            cur += 8
-                            walked += 1
-                            if nonfirst:
-                                break
-                        else:
-                            break
-                    pr = nh
-                    l4start = cur
-            if ok:
-                sp = np.uint64(0)
-                dp = np.uint64(0)
-                hp = np.int64(0)
-                if nonfirst:
-                    nd = l4start - base
-                elif pr == IPPROTO_TCP or pr == IPPROTO_UDP:
-                    fixed = 20 if pr == IPPROTO_TCP else 8
-                    if end - l4start >= fixed:
-                        sp = np.uint64(u16be(buf, l4start))
-                        dp = np.uint64(u16be(buf, l4start + 2))
-                        hp = pr
-                        nd = l4start + fixed - base
-                elif pr == IPPROTO_ICMP or pr == IPPROTO_ICMPV6:
-                    if end - l4start >= 8:
-                        nd = l4start + 8 - base
-                else:
-                    nd = l4start - base
-                if jumbo:
-                    nd = cap  # payload length comes from the capture: copy it all
-                if nd > cap:
-                    nd = cap
-                h = pair_hash(shi, slo, dhi, dlo, sp, dp, hp)
-                sh = np.int64(h & shard_mask) if pow2 else np.int64(h % nsh)
+        sh, nd, unsup = _route_one(buf, offsets[i], cap, linktypes[i], nsh, pow2, shard_mask)
+        unsupported += unsup
         shard[i - start] = sh
         need[i - start] = nd
         counts[sh] += 1
@@ -369,6 +377,61 @@ def gather_shards(  # type: ignore[no-untyped-def]
         out_lt[k] = linktypes[i]
         pos += nd
     return pos
+
+
+@kernel
+def route_copy(  # type: ignore[no-untyped-def]
+    buf, offsets, caplens, linktypes, start, stop, shards, shard, need, counts,
+    out_buf, out_off, pos0,
+):  # fmt: skip
+    """``route_batch`` plus the copy of each packet's decoder-read bytes into ``out_buf``
+    (arrival order, at ``out_off[i - start]``), done while the headers are still in L1.
+
+    Returns ``(next_i, pos, unsupported)``: it stops early (``next_i < stop``) when
+    ``out_buf`` has no room for the next packet's bytes; the caller provides a bigger
+    buffer and calls again from ``next_i`` (counts accumulate: zero them first)."""
+    nsh = np.uint64(shards)
+    pow2 = (shards & (shards - 1)) == 0
+    shard_mask = np.uint64(shards - 1)
+    limit = out_buf.shape[0]
+    pos = np.int64(pos0)
+    unsupported = 0
+    for i in range(start, stop):
+        base = offsets[i]
+        cap = np.int64(caplens[i])
+        sh, nd, unsup = _route_one(buf, base, cap, linktypes[i], nsh, pow2, shard_mask)
+        if pos + nd > limit:
+            return i, pos, unsupported
+        unsupported += unsup
+        out_buf[pos : pos + nd] = buf[base : base + nd]  # memmove-style slice copy
+        shard[i - start] = sh
+        need[i - start] = nd
+        out_off[i - start] = pos
+        counts[sh] += 1
+        pos += nd
+    return stop, pos, unsupported
+
+
+@kernel
+def gather_meta(  # type: ignore[no-untyped-def]
+    first, order, n, need, out_off, caplens, wirelens, ts_ns, linktypes,
+    s_off, s_cap, s_wire, s_ts, s_lt, starts, cap_extra,
+):  # fmt: skip
+    """Per-shard metadata for packets already copied by ``route_copy``: row ``k`` of
+    the ``s_*`` arrays describes packet ``first + order[k]``. ``cap_extra[s]`` = original
+    captured bytes minus copied bytes of shard ``s`` (keeps ``bytes_captured`` exact)."""
+    for s in range(starts.shape[0] - 1):
+        extra = np.int64(0)
+        for k in range(starts[s], starts[s + 1]):
+            j = order[k]
+            i = first + j
+            s_off[k] = out_off[j]
+            s_cap[k] = need[j]
+            s_wire[k] = wirelens[i]
+            s_ts[k] = ts_ns[i]
+            s_lt[k] = linktypes[i]
+            extra += np.int64(caplens[i]) - need[j]
+        cap_extra[s] = extra
 
 
 @kernel

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -52,7 +53,15 @@ from netscope.pipeline.inline import BatchObserver, Tick, TickHandler
 NEVER = int(np.iinfo(np.int64).max)
 SWEEP_EVERY_NS = 1_000_000_000  # mirrors kernels.flowtable.SWEEP_EVERY_NS
 LATE_SHARD_GRACE_NS = 5_000_000  # SPEC §6: wait at most tick + 5 ms for slow shards
-POLL_S = 0.05  # blocked waits wake this often so Ctrl-C is handled promptly
+POLL_S = 0.05
+# Initial header-copy buffer per packet (Ethernet + IPv6 + TCP is 74 bytes); rare
+# larger extents (packets copied whole) grow the buffer.
+HEADER_BYTES_GUESS = 96
+# Threads here run nogil kernels with short Python stretches between them; each stretch
+# must re-take the GIL. With CPython's default 5 ms switch interval a thread returning
+# from a kernel can wait up to 5 ms for a thread busy in Python to let go (a convoy that
+# cost ~30 % on the reference trace). 1 ms measured best; applied while a pipeline runs.
+SWITCH_INTERVAL_S = 0.001  # blocked waits wake this often so Ctrl-C is handled promptly
 
 # Test hook: called in the worker thread with (shard, packets) before each slice is
 # processed (tests inject a slow worker with it). None in production.
@@ -403,6 +412,7 @@ class PipelineProcessor:
         self._agg_stop = False
         self._agg_flush = False
         self._agg_thread: threading.Thread | None = None
+        self._saved_switch: float | None = None
         self.shards: list[Shard] = []
         self._results: deque[tuple[int, _Part]] = deque()
         self._results_cond = threading.Condition()
@@ -451,6 +461,8 @@ class PipelineProcessor:
     # ---- life cycle ----
     def _start(self) -> None:
         self._started = True
+        self._saved_switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._saved_switch, SWITCH_INTERVAL_S))
         relay = _ExpiredRelay(self.on_expired) if self.on_expired is not None else None
         for i in range(self.workers):
             observers: list[BatchObserver] = [
@@ -515,38 +527,49 @@ class PipelineProcessor:
         self._flush_output()
 
     def _dispatch(self, batch: PacketBatch, i: int, j: int) -> None:
-        from netscope.kernels.router import gather_shards, route_batch, split_by_shard
+        """Route packets ``[i, j)``, copy their header bytes, hand each shard its slice."""
+        from netscope.kernels.router import gather_meta, route_copy, split_by_shard
 
         m = j - i
-        unsupported = route_batch(
-            batch.buf, batch.offsets, batch.caplens, batch.linktypes, i, j, self.workers,
-            self._shard_of, self._need, self._counts,
-        )  # fmt: skip
+        out_buf = np.empty(m * HEADER_BYTES_GUESS + 4096, dtype=np.uint8)
+        out_off = np.empty(m, dtype=np.int64)
+        self._counts[:] = 0
+        k, pos, unsupported = i, 0, 0
+        while True:
+            k, pos, unsup = route_copy(
+                batch.buf, batch.offsets, batch.caplens, batch.linktypes, k, j, self.workers,
+                self._shard_of[k - i :], self._need[k - i :], self._counts, out_buf,
+                out_off[k - i :], pos,
+            )  # fmt: skip
+            unsupported += unsup
+            if k >= j:
+                break
+            # A packet whose decoder-read extent is large (an undecodable packet is
+            # copied whole): grow the buffer, keep what was copied, carry on.
+            grown = np.empty(2 * out_buf.shape[0] + int(batch.caplens[k]), dtype=np.uint8)
+            grown[:pos] = out_buf[:pos]
+            out_buf = grown
         if unsupported:
             self._count_unsupported(batch, i, j)
         split_by_shard(self._shard_of, m, self._counts, self._starts, self._order)
-        need = self._need[:m]
-        total = int(need.sum(dtype=np.int64))
-        out_buf = np.empty(max(total, 1), dtype=np.uint8)
         off = np.empty(m, dtype=np.int64)
         cap = np.empty(m, dtype=np.int32)
         wire = np.empty(m, dtype=np.int32)
         tsa = np.empty(m, dtype=np.int64)
         lt = np.empty(m, dtype=np.int32)
-        gather_shards(
-            batch.buf, batch.offsets, batch.caplens, batch.wirelens, batch.ts_ns,
-            batch.linktypes, i, self._order, m, need, out_buf, off, cap, wire, tsa, lt,
+        extra = np.zeros(self.workers, dtype=np.int64)
+        gather_meta(
+            i, self._order, m, self._need, out_off, batch.caplens, batch.wirelens, batch.ts_ns,
+            batch.linktypes, off, cap, wire, tsa, lt, self._starts, extra,
         )  # fmt: skip
-        orig_cap = batch.caplens
         starts = self._starts.tolist()
+        extras = extra.tolist()
         for s, shard in enumerate(self.shards):
             a, b = starts[s], starts[s + 1]
             if a == b:
                 continue
             sub = PacketBatch(out_buf, off[a:b], cap[a:b], wire[a:b], tsa[a:b], lt[a:b], b - a, 0)
-            idx = self._order[a:b] + i
-            extra = int(orig_cap[idx].sum(dtype=np.int64)) - int(cap[a:b].sum(dtype=np.int64))
-            if not shard.queue.offer(_Slice(sub, extra), self.block_when_full, self._stop):
+            if not shard.queue.offer(_Slice(sub, extras[s]), self.block_when_full, self._stop):
                 self.dispatch_drops += b - a
 
     def _count_unsupported(self, batch: PacketBatch, i: int, j: int) -> None:
@@ -710,9 +733,18 @@ class PipelineProcessor:
                 shard.abort.set()
         for shard in self.shards:
             shard.queue.put(_STOP)
-        for shard in self.shards:
-            while shard.thread.is_alive():
-                shard.thread.join(POLL_S)
+        try:
+            for shard in self.shards:
+                while shard.thread.is_alive():
+                    shard.thread.join(POLL_S)
+        except KeyboardInterrupt:  # Ctrl-C while draining: drop what is queued, stop now
+            abort = True
+            for shard in self.shards:
+                self.dispatch_drops += shard.queue.discard_slices()
+                shard.abort.set()
+            for shard in self.shards:
+                while shard.thread.is_alive():
+                    shard.thread.join(POLL_S)
         if self._agg_thread is not None:
             with self._results_cond:
                 self._agg_stop = True
@@ -725,6 +757,8 @@ class PipelineProcessor:
         c = self.analyzer.counters
         for shard in self.shards:
             c.parse_errors += shard.analyzer.counters.parse_errors
+        if self._saved_switch is not None:
+            sys.setswitchinterval(self._saved_switch)
         self._raise_worker_error()
 
     def _raise_worker_error(self) -> None:
@@ -735,9 +769,10 @@ class PipelineProcessor:
 
     @property
     def flows(self) -> MergedFlows:
-        """The merged snapshot (stops the shards first if the run was interrupted)."""
+        """The merged snapshot. If ``finish`` was not called (live runs, Ctrl-C), the
+        shards first drain their bounded queues (a second Ctrl-C discards them)."""
         if self._merged is None:
-            self._close(abort=True)
+            self._close(abort=False)
             if not self.shards:
                 self._merged = MergedFlows.merge([FlowTable(self.flow_options)])
             else:
@@ -756,7 +791,14 @@ def warm_kernels(batch: PacketBatch, cols: Any) -> None:
     """Compile (or load) the pipeline's kernels: router, gather, markers, SpaceSaving.
     Called by ``engine.warm_up`` so the first pipeline run's JIT is announced once."""
     from netscope.kernels.heavy import offer, resolve
-    from netscope.kernels.router import gather_shards, next_event, route_batch, split_by_shard
+    from netscope.kernels.router import (
+        gather_meta,
+        gather_shards,
+        next_event,
+        route_batch,
+        route_copy,
+        split_by_shard,
+    )
 
     n = batch.count
     shard = np.zeros(n, dtype=np.int32)
@@ -774,6 +816,14 @@ def warm_kernels(batch: PacketBatch, cols: Any) -> None:
                   batch.linktypes, 0, order, n, need, out, i64, i32, i32.copy(), i64.copy(),
                   i32.copy())  # fmt: skip
     next_event(batch.ts_ns, 0, n, NEVER, NEVER)
+    off = np.zeros(n, dtype=np.int64)
+    counts[:] = 0
+    route_copy(batch.buf, batch.offsets, batch.caplens, batch.linktypes, 0, n, 2, shard, need,
+               counts, out, off, 0)  # fmt: skip
+    split_by_shard(shard, n, counts, starts, order)
+    gather_meta(0, order, n, need, off, batch.caplens, batch.wirelens, batch.ts_ns,
+                batch.linktypes, off.copy(), i32.copy(), i32.copy(), i64.copy(), i32.copy(),
+                starts, counts.copy())  # fmt: skip
     table = FlowTable(FlowOptions(max_flows=16))
     cap = heavy_capacity(0)
     ss_key = np.zeros((cap, L.KEY_WIDTH), dtype=np.uint64)
