@@ -61,7 +61,6 @@ def warm_up(announce: bool = True) -> None:
     _warm_capture(tiny)
     _warm_flows(tiny, cols)
     _warm_pipeline(tiny, cols)
-    _warm_pipeline(tiny, cols)
     _warm_anomaly(tiny, cols)
     if first:
         try:
@@ -115,12 +114,6 @@ def _warm_flows(batch: PacketBatch, cols: DecodedColumns) -> None:
         table.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
         table.top_rows(1)
         table.expire_idle(0)
-
-
-def _warm_pipeline(batch: PacketBatch, cols: DecodedColumns) -> None:
-    from netscope.pipeline.sharded import warm_kernels
-
-    warm_kernels(batch, cols)
 
 
 def _warm_anomaly(batch: PacketBatch, cols: DecodedColumns) -> None:
