@@ -72,7 +72,8 @@ def test_generated_equal(gen_trace: Path, gen_trace_dense: Path, workers: int) -
         _assert_same(path, FlowOptions(rtt=False, retrans=False, out_of_order=False), workers)
 
 
-def _expired_records(processor: Any) -> list[str]:
+def _collect_expired(processor: Any) -> list[dict[str, Any]]:
+    """Attach an expired-flows sink; returns the list it fills."""
     seen: list[dict[str, Any]] = []
 
     def sink(b: ExpiredBatch) -> None:
@@ -85,8 +86,7 @@ def _expired_records(processor: Any) -> list[str]:
         processor.flows.on_expired = sink
     else:
         processor.on_expired = sink
-    processor._collected = seen
-    return canonical(seen)
+    return seen
 
 
 def test_expired_flows_equal(gen_trace: Path) -> None:
@@ -94,9 +94,9 @@ def test_expired_flows_equal(gen_trace: Path) -> None:
     opts = FlowOptions(timeout_secs=1.0, keep_expired=True)
     results = []
     for proc in (InlineProcessor(opts), PipelineProcessor(opts, 3)):
-        _expired_records(proc)
+        seen = _collect_expired(proc)
         run_processor(gen_trace, proc)
-        results.append(canonical(proc._collected))
+        results.append(canonical(seen))
     assert results[0] and results[0] == results[1]
 
 
