@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import bench_bpf, bench_e2e_decode, bench_flows, bench_parse, bench_pipeline
+from benchmarks import (
+    bench_anomaly,
+    bench_bpf,
+    bench_e2e_decode,
+    bench_flows,
+    bench_parse,
+    bench_pipeline,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -23,6 +30,8 @@ def main(argv: list[str]) -> int:
     bench_e2e_decode.main(e2e_args)
     print()
     bench_pipeline.main([])
+    print()
+    bench_anomaly.main([])
     return 0
 
 

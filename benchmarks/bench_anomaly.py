@@ -16,6 +16,11 @@ normal traffic (in-process and end to end).
    alternated so machine load drifts hit both alike; median of ``--reps`` each, after one
    untimed run of each. The overhead is the ratio of the medians.
 
+Every figure is given as wall time and as CPU time (the thread's CPU time for the kernel,
+the child process's user + system time end to end). On a shared machine wall time includes
+waiting for a core; CPU time does not, so it is the steadier measure of the work itself (it
+still pays for caches that other jobs evict).
+
 Run: ``python -m benchmarks.bench_anomaly [--reps 5] [--small PATH] [--mixed PATH]
 [--skip-e2e]``.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -33,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import fmt_row, header, time_reps
+from benchmarks.common import fmt_row, header
 
 SMALL_DEFAULT = Path("/work/bench/small-2m.pcap")
 MIXED_DEFAULT = Path("/work/bench/mixed-2m.pcap")
@@ -72,11 +78,37 @@ def _flood_columns(sources: int, n: int = FLOOD_PACKETS) -> tuple[np.ndarray, li
 
 
 @dataclass(frozen=True)
+class Samples:
+    """Seconds per repetition, wall clock and CPU."""
+
+    wall: tuple[float, ...]
+    cpu: tuple[float, ...]
+
+    def best(self, cpu: bool = False) -> float:
+        return min(self.cpu if cpu else self.wall)
+
+    def median(self, cpu: bool = False) -> float:
+        return statistics.median(self.cpu if cpu else self.wall)
+
+
+def measure(fn: object, reps: int, warmup: int = 1) -> Samples:
+    """Run ``fn`` ``warmup`` times untimed, then ``reps`` times timed (wall and thread CPU)."""
+    for _ in range(warmup):
+        fn()  # type: ignore[operator]
+    wall, cpu = [], []
+    for _ in range(reps):
+        w0, c0 = time.perf_counter(), time.thread_time()
+        fn()  # type: ignore[operator]
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.thread_time() - c0)
+    return Samples(tuple(wall), tuple(cpu))
+
+
+@dataclass(frozen=True)
 class FloodRow:
     label: str
-    first_ns: float  # first pass per packet (tables filling, page faults)
-    best_ns: float  # steady state, best of reps
-    median_ns: float
+    first: Samples  # first pass (tables filling from empty, page faults)
+    steady: Samples  # later passes (tables full)
 
 
 class _FloodPass:
@@ -97,6 +129,19 @@ class _FloodPass:
             det.observe(base[start : start + BATCH], cols, BATCH)  # type: ignore[attr-defined]
         det.drain()  # type: ignore[attr-defined]
         self.shift += len(self.ts) * 1000
+
+
+def bench_caps(reps: int, caps: list[int]) -> list[FloodRow]:
+    """The spoofed flood (both detectors) at other caps: how much is table size (memory)."""
+    from netscope.anomaly import AnomalyDetector
+
+    ts, batches = _flood_columns(FLOOD_PACKETS)
+    rows = []
+    for cap in caps:
+        flood = _FloodPass(AnomalyDetector(max_entries=cap), ts, batches)
+        first = measure(flood, reps=1, warmup=0)
+        rows.append(FloodRow(f"spoofed flood, both, cap {cap}", first, measure(flood, reps)))
+    return rows
 
 
 def bench_flood(reps: int) -> list[FloodRow]:
@@ -122,18 +167,8 @@ def bench_flood(reps: int) -> list[FloodRow]:
     rows = []
     for label, settings, (ts, batches) in cases:
         flood = _FloodPass(AnomalyDetector(settings), ts, batches)
-        t0 = time.perf_counter()
-        flood()
-        first = time.perf_counter() - t0
-        timing = time_reps(flood, reps=reps, warmup=1)
-        rows.append(
-            FloodRow(
-                label,
-                first / FLOOD_PACKETS * 1e9,
-                timing.best / FLOOD_PACKETS * 1e9,
-                timing.median / FLOOD_PACKETS * 1e9,
-            )
-        )
+        first = measure(flood, reps=1, warmup=0)
+        rows.append(FloodRow(label, first, measure(flood, reps=reps, warmup=1)))
     return rows
 
 
@@ -159,8 +194,8 @@ def _decoded_batches(trace: Path) -> list[tuple[np.ndarray, object, int]]:
     return out
 
 
-def bench_normal(trace: Path, reps: int) -> tuple[int, float, float, dict[str, int]]:
-    """(packets, best s, median s, final stats) of a fresh detector over the whole trace."""
+def bench_normal(trace: Path, reps: int) -> tuple[int, Samples, dict[str, int]]:
+    """(packets, timings, final stats) of a fresh detector over the whole trace."""
     from netscope.anomaly import AnomalyDetector
 
     batches = _decoded_batches(trace)
@@ -173,7 +208,7 @@ def bench_normal(trace: Path, reps: int) -> tuple[int, float, float, dict[str, i
             det.observe(ts, cols, n)  # type: ignore[arg-type]
         last[:] = [det]
 
-    timing = time_reps(run, reps=reps, warmup=1)
+    timing = measure(run, reps=reps, warmup=1)
     st = last[0].stats
     stats = {
         "SYN events": st.syn_events,
@@ -181,29 +216,38 @@ def bench_normal(trace: Path, reps: int) -> tuple[int, float, float, dict[str, i
         "alerts": st.alerts,
         "cap hits": st.cap_hits,
     }
-    return packets, timing.best, timing.median, stats
+    return packets, timing, stats
 
 
-def _run(cmd: list[str]) -> float:
+def _run(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and the child's CPU seconds (user + system) of one process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-500:]!r}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
-def bench_e2e(trace: Path, reps: int) -> tuple[float, float]:
-    """Median seconds without and with ``--anomalies`` (alternating runs)."""
+def bench_e2e(trace: Path, reps: int) -> tuple[Samples, Samples]:
+    """Runs without and with ``--anomalies``, alternated."""
     base = [sys.executable, "-m", "netscope", "--read-pcap", str(trace), "--quiet"]
     with_anomalies = [*base, "--anomalies"]
     _run(base)  # page cache, kernel cache
     _run(with_anomalies)
-    off, on = [], []
+    off: list[tuple[float, float]] = []
+    on: list[tuple[float, float]] = []
     for _ in range(reps):
         off.append(_run(base))
         on.append(_run(with_anomalies))
-    return statistics.median(off), statistics.median(on)
+
+    def samples(runs: list[tuple[float, float]]) -> Samples:
+        return Samples(tuple(w for w, _ in runs), tuple(c for _, c in runs))
+
+    return samples(off), samples(on)
 
 
 def _load() -> str:
@@ -219,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=Path, default=SMALL_DEFAULT, help="small-packet trace")
     parser.add_argument("--mixed", type=Path, default=MIXED_DEFAULT, help="reference trace")
     parser.add_argument("--skip-e2e", action="store_true", help="kernel figures only")
+    parser.add_argument(
+        "--caps",
+        default="4096,32768",
+        help="also run the spoofed flood at these max_entries (comma-separated; '' for none)",
+    )
     args = parser.parse_args(argv)
 
     import netscope.engine
@@ -226,26 +275,37 @@ def main(argv: list[str] | None = None) -> int:
     netscope.engine.warm_up(announce=False)
     header("anomaly detection")
     print(f"   load average at start: {_load()}")
-    print("   spoofed SYN flood, kernel only (ns/packet; 1M SYNs at 1 Mpps, default cap):")
-    print(fmt_row("workload", "first pass", "best", "median"))
-    for row in bench_flood(args.reps):
-        print(fmt_row(row.label, f"{row.first_ns:.1f}", f"{row.best_ns:.1f}",
-                      f"{row.median_ns:.1f}"))  # fmt: skip
+    print("   spoofed SYN flood, kernel only, ns/packet (1M SYNs at 1 Mpps, default cap);")
+    print("   wall / CPU, first pass (tables filling) and best / median of the steady state:")
+    print(fmt_row("workload", "first", "best", "median", "CPU best", "CPU median"))
+    caps = [int(c) for c in args.caps.split(",") if c.strip()]
+    for row in bench_flood(args.reps) + bench_caps(args.reps, caps):
+        per = 1e9 / FLOOD_PACKETS
+        print(fmt_row(row.label, f"{row.first.best() * per:.1f}",
+                      f"{row.steady.best() * per:.1f}", f"{row.steady.median() * per:.1f}",
+                      f"{row.steady.best(True) * per:.1f}",
+                      f"{row.steady.median(True) * per:.1f}"))  # fmt: skip
     traces = [t for t in (args.small, args.mixed) if t.is_file()]
     if traces:
-        print("   normal traffic, detector only (fresh detector per run, ns/packet):")
-        print(fmt_row("trace", "packets", "best", "median"))
+        print("   normal traffic, detector only (fresh detector per run), ns/packet:")
+        print(fmt_row("trace", "packets", "best", "median", "CPU best", "CPU median"))
         for trace in traces:
-            packets, best, median, stats = bench_normal(trace, args.reps)
-            print(fmt_row(trace.name, str(packets), f"{best / packets * 1e9:.1f}",
-                          f"{median / packets * 1e9:.1f}"))  # fmt: skip
+            packets, timing, stats = bench_normal(trace, args.reps)
+            per = 1e9 / packets
+            print(fmt_row(trace.name, str(packets), f"{timing.best() * per:.1f}",
+                          f"{timing.median() * per:.1f}", f"{timing.best(True) * per:.1f}",
+                          f"{timing.median(True) * per:.1f}"))  # fmt: skip
             print("      " + ", ".join(f"{k} {v}" for k, v in stats.items()))
     if not args.skip_e2e and traces:
-        print(f"   end to end, median of {args.reps} (s):")
-        print(fmt_row("trace", "--quiet", "+--anomalies", "overhead"))
+        print(f"   end to end, median of {args.reps} runs each (s), runs alternated:")
+        print(fmt_row("trace", "wall off", "wall on", "wall +%", "CPU off", "CPU on", "CPU +%"))
         for trace in traces:
             off, on = bench_e2e(trace, args.reps)
-            print(fmt_row(trace.name, f"{off:.3f}", f"{on:.3f}", f"{(on / off - 1) * 100:+.1f}%"))
+            w_off, w_on = off.median(), on.median()
+            c_off, c_on = off.median(True), on.median(True)
+            print(fmt_row(trace.name, f"{w_off:.3f}", f"{w_on:.3f}",
+                          f"{(w_on / w_off - 1) * 100:+.1f}%", f"{c_off:.3f}", f"{c_on:.3f}",
+                          f"{(c_on / c_off - 1) * 100:+.1f}%"))  # fmt: skip
     print(f"   load average at end: {_load()}")
     return 0
 
