@@ -46,7 +46,7 @@ def test_sampling_uses_global_packet_ids_and_ring_is_bounded() -> None:
     # Two batches: ids continue across them (1..150, 151..300).
     proc.feed(batch_from_packets(pk[:150], ts[:150]))
     proc.feed(batch_from_packets(pk[150:], ts[150:], first_index=151))
-    ids = sorted(feed.ring._items)
+    ids = feed.ring.all_ids()
     assert len(ids) == 30  # 42 sampled, the ring keeps the newest 30
     assert all(i % 7 == 0 for i in ids)
     assert ids[-1] == 294

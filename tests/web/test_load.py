@@ -31,7 +31,7 @@ from netscope.config import WebConfig
 from netscope.flows.table import FlowOptions
 from netscope.gen.packets import ether_ip, tcp, udp
 from netscope.pipeline.inline import InlineProcessor
-from netscope.web.feed import PacketRing, TickMessage, WebFeed
+from netscope.web.feed import TickMessage, WebFeed, ring_for
 from netscope.web.hub import Hub
 from netscope.web.server import WebServer
 
@@ -110,7 +110,7 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
     port = free_port()
     cfg = WebConfig(enabled=True, port=port, tick_ms=TICK_MS, sample_rate=10, top_n=10)
     proc = InlineProcessor(FlowOptions(), TICK_MS * 1_000_000)
-    ring = PacketRing(cfg.packet_buffer)
+    ring = ring_for(cfg)
     hub = Hub(ring, TICK_MS, "test")
     server = WebServer(cfg, hub)
     server.start()

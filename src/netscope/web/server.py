@@ -32,7 +32,7 @@ from aiohttp import WSMsgType, web
 from netscope._version import __version__
 from netscope.config import Config, WebConfig
 from netscope.errors import NetScopeError, UsageError
-from netscope.web.feed import PacketRing, WebFeed
+from netscope.web.feed import WebFeed, ring_for
 from netscope.web.hub import Client, Hub
 from netscope.web.metrics import CONTENT_TYPE, make_registry, render
 
@@ -373,7 +373,7 @@ class Dashboard:
                 hint="run the dashboard without --pipeline",
             )
         check_assets()
-        ring = PacketRing(web_cfg.packet_buffer)
+        ring = ring_for(web_cfg)
         hub = Hub(ring, web_cfg.tick_ms, __version__)
         server = WebServer(web_cfg, hub)
         feed = WebFeed(
