@@ -283,6 +283,15 @@ class LiveRun:
             processor.on_tick = dashboard.tick_handler(processor.on_tick)
             interval_ns = cfg.web.tick_ms * 1_000_000
         ticking = cfg.stats.enabled or dashboard is not None
+        from netscope.sinks.alerts import AnomalyReporter
+
+        try:
+            anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
+        except BaseException:
+            source.close()
+            if dashboard is not None:
+                dashboard.stop()
+            raise
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
@@ -311,6 +320,9 @@ class LiveRun:
                         processor.feed(batch)
                         if printer is not None:
                             printer.print_batch(batch, start)
+                            self.out.flush()
+                        if anomalies is not None:
+                            anomalies.pump()
                             self.out.flush()
                     else:
                         stage.idle()
@@ -346,10 +358,11 @@ class LiveRun:
         stage_rows, stage_failure = stage.close(source.linktype)
         offline = OfflineRun(cfg, self.out, self.err)
         extra, export_failure = offline._write_outputs(processor, expired_sink)
-        failure = failure or stage_failure or export_failure
+        alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
+        failure = failure or stage_failure or export_failure or alert_failure
         from netscope.sinks.summary import capture_summary
 
-        rows = drops.summary_rows() + stage_rows + extra
+        rows = drops.summary_rows() + stage_rows + extra + alert_rows
         try:
             print(
                 capture_summary(

@@ -13,7 +13,7 @@ import sys
 from typing import Any, TextIO
 
 from netscope.config import Config
-from netscope.errors import NetScopeError, OutputError, UsageError
+from netscope.errors import NetScopeError, OutputError
 from netscope.flows.table import FlowOptions
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
     from netscope.live_run import LiveRun, install_sigterm_as_interrupt
 
     if cfg.capture.read_pcap is None:
-        if cfg.analysis.anomalies.enabled:
-            # LiveRun does not attach the detector yet (sinks.alerts.AnomalyReporter: attach,
-            # pump, finish): refuse rather than capture without the detection asked for.
-            raise UsageError("--anomalies is not available for live capture yet")
         return LiveRun(cfg, out, err).execute()
     install_sigterm_as_interrupt()
     return OfflineRun(cfg, out, err).execute()

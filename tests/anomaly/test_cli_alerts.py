@@ -7,6 +7,12 @@ written by the project's generator: a spoofed SYN flood and a port scan merged b
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,11 +121,40 @@ def test_unwritable_alerts_jsonl_is_an_error(cli, attack_pcap, tmp_path):
     assert res.stderr.startswith("error: ") and "a.jsonl" in res.stderr
 
 
-def test_live_capture_refuses_anomalies_until_wired(cli):
-    """Live capture does not run the detectors yet: asking for them is a usage error, not a
-    capture that silently detects nothing."""
-    res = cli(["-i", "lo", "--anomalies", "-c", "1"])
-    assert (res.code, res.stderr) == (
-        2,
-        "error: --anomalies is not available for live capture yet\n",
-    )
+@pytest.mark.privileged
+@pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root / CAP_NET_RAW")
+def test_live_capture_raises_port_scan_alert(tmp_path):
+    """Live on loopback: a UDP sweep of 40 ports from one source raises one port-scan alert,
+    printed and written to the alerts JSONL, with the summary row."""
+    alerts = tmp_path / "alerts.jsonl"
+    env = dict(os.environ)
+    env.pop("NUMBA_DISABLE_JIT", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netscope", "-i", "lo", "-f", "udp and dst portrange 41000-41039",
+         "--quiet", "--anomalies", "--alerts-jsonl", str(alerts)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line or line.startswith("capturing on "):
+                break
+        time.sleep(0.3)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for port in range(41000, 41040):
+                sock.sendto(b"probe", ("127.0.0.1", port))
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    printed = [ln for ln in out.splitlines() if ln.startswith("[alert] ")]
+    assert len(printed) == 1 and "127.0.0.1" in printed[0], out
+    records = [json.loads(ln) for ln in alerts.read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["port_scan"]
+    assert "Alerts:" in out
