@@ -5,7 +5,7 @@ vector, allocates every table once (fixed caps: nothing grows, whatever an attac
 runs ``kernels.anomaly.detect`` on each decoded batch and turns the kernel's alert buffer
 into :class:`Alert` objects. It is an ``InlineProcessor`` observer: ``detector(batch, cols)``.
 
-Alerts wait in the detector until the caller :meth:`~AnomalyDetector.drain`\\ s them, so
+Alerts wait in the detector until the caller drains them (:meth:`AnomalyDetector.drain`), so
 the CLI can print them after the batch's packet lines and a pipeline's capture thread can
 collect them from shard threads (draining is thread-safe); nothing here prints or writes
 files.
@@ -37,10 +37,11 @@ KIND_SYN_FLOOD = "syn_flood"
 KIND_PORT_SCAN = "port_scan"
 KINDS = (KIND_SYN_FLOOD, KIND_PORT_SCAN)
 
-# Default hard cap, per detector: SYNs in the SYN-flood window, and (source, port) plus
-# (source, host) pairs in the port-scan window. Sized so a busy link (~26 000 new
-# connections/s over the default 5 s window) fits, and so the whole state stays ~36 MB
-# (see ``AnomalyDetector.state_bytes``); pages are only touched as entries are used.
+# Default hard cap, per detector: SYNs in the SYN-flood window, port-scan sources, and their
+# further (source, port) / (source, host) pairs. Sized so a busy link (~26 000 new
+# connections/s over the default 5 s window) fits; the whole state is then ~57 MB
+# (``AnomalyDetector.state_bytes``), of which pages are only touched as entries are used.
+# Smaller caps are faster under a spoofed flood (fewer cache misses; docs/performance.md).
 DEFAULT_MAX_ENTRIES = 1 << 17
 SWEEP_EVERY_SECS = 30.0
 ALERT_BUFFER = 1024
