@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 dest=src/netscope/web/static/vendor
 src=node_modules/chart.js/dist/chart.umd.js
 if [ ! -f "$src" ] || [ package-lock.json -nt "$src" ]; then
+    if ! command -v npm >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+        # a bare Debian machine: bring npm from Debian's packages
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+    fi
     if ! command -v npm >/dev/null 2>&1; then
         echo "build-web-assets: npm is needed to bundle Chart.js (apt-get install npm, or Node.js)" >&2
         exit 1

@@ -10,7 +10,7 @@ command -v tcpdump >/dev/null 2>&1 || packages+=(tcpdump)
 command -v tshark >/dev/null 2>&1 || packages+=(tshark)
 command -v tcpreplay >/dev/null 2>&1 || packages+=(tcpreplay)
 # The dashboard's browser tests drive Debian's chromium through playwright (no browser download).
-[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ -x /usr/bin/chromium ] || packages+=(chromium fonts-dejavu-core)
 
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0
