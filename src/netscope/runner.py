@@ -141,6 +141,8 @@ class OfflineRun:
                 if limit and counters.packets >= limit:
                     break
             processor.finish()
+            if anomalies is not None and dashboard is not None:
+                anomalies.pump()  # pipeline: shards' last alerts, before the final frame
         except KeyboardInterrupt:
             interrupted = True
         except BrokenPipeError:

@@ -24,8 +24,9 @@ Design (docs/pipeline.md has the diagram and the tuning notes):
   fit is dropped and counted (dispatch drops; capture never blocks). A file cannot
   overrun, so offline input waits instead (``block_when_full``): results stay exact.
 - **Aggregation** happens on the capture thread (so stats lines never interleave with
-  packet lines): shard tick parts are merged when all shards answered, or after the
-  tick interval + 5 ms; a late part's totals roll into the next tick. Reported
+  packet lines): shard tick parts are merged when all shards answered, or (live capture)
+  after the tick interval + 5 ms; a late part's totals roll into the next tick. File
+  input ticks on capture time and always waits for every shard. Reported
   flows' deltas are reset exactly by sending "subtract" messages back to their shard.
 """
 
@@ -46,7 +47,7 @@ import numpy as np
 from netscope.analysis import Analyzer, Counters
 from netscope.batch import PacketBatch
 from netscope.flows import layout as L
-from netscope.flows.records import records_from_rows
+from netscope.flows.records import FlowRecord, records_from_rows
 from netscope.flows.table import ExpiredBatch, FlowOptions, FlowTable
 from netscope.pipeline.inline import BatchObserver, Tick, TickHandler
 
@@ -115,8 +116,9 @@ class _Part:
     bytes: int
     packets: int
     active: int
-    # (delta_bytes, delta_pkts, label, row, key)
-    top: list[tuple[int, int, str, int, tuple[int, ...]]]
+    # (delta_bytes, delta_pkts, record, row, key): the record is built by the shard at
+    # tick time (it owns the table), with everything a stats line or a dashboard frame shows
+    top: list[tuple[int, int, FlowRecord, int, tuple[int, ...]]]
 
 
 class ShardQueue:
@@ -160,6 +162,10 @@ class ShardQueue:
                 self._pending -= item.batch.count
                 self._cond.notify_all()
             return item
+
+    @property
+    def depth(self) -> int:
+        return self._pending
 
     def discard_slices(self) -> int:
         """Drop queued packet slices (interrupted run); returns how many packets."""
@@ -260,7 +266,7 @@ class Shard:
     def _tick(self, marker: _TickMarker) -> None:
         t = self.flows
         g = t.g
-        top: list[tuple[int, int, str, int, tuple[int, ...]]] = []
+        top: list[tuple[int, int, FlowRecord, int, tuple[int, ...]]] = []
         ents_sent: list[int] = []
         if self.top_n > 0:
             from netscope.kernels.heavy import resolve
@@ -273,13 +279,11 @@ class Shard:
             ents = self._out_ent[:k]
             order = np.argsort(-t.i64[rows, L.I_DELTA_BYTES], kind="stable")[: self.top_n]
             rows = rows[order]
-            recs = records_from_rows(t.keys, t.i64, None, t.u8, rows)
+            recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows)
             ents_sent = ents[order].tolist()
             for rec, row in zip(recs, rows.tolist(), strict=True):
                 key = tuple(int(x) for x in t.keys[row])
-                top.append(
-                    (rec.delta_bytes, int(t.i64[row, L.I_DELTA_PKTS]), rec.label(), row, key)
-                )
+                top.append((rec.delta_bytes, int(t.i64[row, L.I_DELTA_PKTS]), rec, row, key))
         part = _Part(self.index, int(g[L.G_TICK_BYTES]), int(g[L.G_TICK_PKTS]), t.active, top)
         g[L.G_TICK_BYTES] = 0
         g[L.G_TICK_PKTS] = 0
@@ -300,7 +304,7 @@ class Shard:
             t.i64[row, L.I_DELTA_PKTS] -= delta_pkts
         if top:
             chosen = {row for row, _, _ in reported}
-            for (_db, _dp, _label, row, _key), ent in zip(top, ents_sent, strict=True):
+            for (_db, _dp, _rec, row, _key), ent in zip(top, ents_sent, strict=True):
                 if row in chosen:
                     self.ss_cnt[ent] = 0
 
@@ -361,6 +365,85 @@ class MergedFlows:
         )
 
 
+class _StatsAccumulator:
+    """Merged ticks summed up to one stats line (dashboard runs tick faster than that):
+    totals add up, each reported flow's byte deltas add up by flow key."""
+
+    def __init__(self, start_ns: int) -> None:
+        self.start_ns = start_ns
+        self.bytes = 0
+        self.packets = 0
+        self.flows: dict[tuple[object, ...], list[Any]] = {}
+
+    def add(self, tick: Tick, records: list[FlowRecord]) -> None:
+        self.bytes += tick.bytes
+        self.packets += tick.packets
+        for rec in records:
+            key = (rec.protocol, rec.a_ip, rec.a_port, rec.b_ip, rec.b_port)
+            entry = self.flows.get(key)
+            if entry is None:
+                self.flows[key] = [rec.delta_bytes, rec.label()]
+            else:
+                entry[0] += rec.delta_bytes
+
+    def total(self, last: Tick) -> Tick:
+        return Tick(self.start_ns, last.end_ns, last.end_ns - self.start_ns, self.bytes,
+                    self.packets, last.active_flows)  # fmt: skip
+
+    def top(self, n: int) -> list[tuple[str, int]]:
+        ranked = sorted(self.flows.values(), key=lambda e: -e[0])[: max(n, 0)]
+        return [(label, db) for db, label in ranked]
+
+
+class LiveCounters:
+    """``Counters``-like view for the dashboard: capture-side totals plus the shards'
+    parse errors (plain integer reads of values shard threads update: a snapshot)."""
+
+    def __init__(self, processor: PipelineProcessor) -> None:
+        self._p = processor
+
+    @property
+    def packets(self) -> int:
+        return self._p.analyzer.counters.packets
+
+    @property
+    def bytes_wire(self) -> int:
+        return self._p.analyzer.counters.bytes_wire
+
+    @property
+    def parse_errors(self) -> int:
+        p = self._p
+        if p._closed:  # shard counts were merged into the capture counters
+            return p.analyzer.counters.parse_errors
+        return sum(s.analyzer.counters.parse_errors for s in p.shards)
+
+
+class LiveFlows:
+    """``totals`` / ``active`` summed over the shard tables while they run; the merged
+    table once the run is over."""
+
+    def __init__(self, processor: PipelineProcessor) -> None:
+        self._p = processor
+
+    @property
+    def totals(self) -> dict[str, int]:
+        p = self._p
+        if p._merged is not None:
+            return p._merged.totals
+        out: dict[str, int] = {}
+        for s in p.shards:
+            for k, v in s.flows.totals.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    @property
+    def active(self) -> int:
+        p = self._p
+        if p._merged is not None:
+            return p._merged.active
+        return sum(s.flows.active for s in p.shards)
+
+
 @dataclass
 class _PendingTick:
     marker: _TickMarker
@@ -389,6 +472,8 @@ class PipelineProcessor:
         block_when_full: bool = True,
         out: TextIO | None = None,
         stats_line: StatsLine | None = None,
+        stats_top: int | None = None,
+        stats_every_ns: int = 0,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
@@ -408,7 +493,19 @@ class PipelineProcessor:
         self.analyzer = _CaptureCounters()
         self.dispatch_drops = 0
         self._drops_shown = 0
-        self._ready_ticks: deque[tuple[Tick, list[tuple[str, int]]]] = deque()
+        self._ready_ticks: deque[tuple[Tick, list[FlowRecord]]] = deque()
+        # The merged top list (longest first by byte delta) of the tick being handed to
+        # ``on_tick``: the dashboard reads it there (``tick_top``), the stats lines use its
+        # first ``stats_top`` entries.
+        self.tick_top: list[FlowRecord] = []
+        self.stats_top = top_n if stats_top is None else stats_top
+        # Stats lines every ``stats_every_ns`` of tick time (0 = every tick): with the
+        # dashboard the processor ticks every web.tick_ms, the stats line keeps its interval.
+        self.stats_every_ns = stats_every_ns
+        self._stats_acc: _StatsAccumulator | None = None
+        # Called on the capture thread with every batch before it is dispatched (global
+        # packet order; the dashboard samples packets here).
+        self.capture_observers: list[Callable[[PacketBatch], None]] = []
         self._agg_stop = False
         self._agg_flush = False
         self._agg_thread: threading.Thread | None = None
@@ -441,21 +538,21 @@ class PipelineProcessor:
     ) -> PipelineProcessor:
         """The processor a run asks for (offline input waits on full queues, live drops).
 
-        The dashboard reads a live flow table and samples packets on the capture side;
-        neither exists per shard yet, so ``--web`` with ``--pipeline`` is refused."""
-        if cfg.web.enabled:
-            from netscope.errors import UsageError
-
-            raise UsageError("--web with --pipeline is not available yet")
-        top = max(cfg.stats.top_flows, cfg.web.top_n if cfg.web.enabled else 0)
+        With the dashboard (``--web``) the processor ticks every web.tick_ms: merged ticks
+        carry the top N = max(stats.top_flows, web.top_n) flows, the dashboard shows the
+        first web.top_n, stats lines the first stats.top_flows every stats.interval_ms."""
+        stats_top = cfg.stats.top_flows if cfg.stats.enabled else 0
+        top = max(stats_top, cfg.web.top_n if cfg.web.enabled else 0)
         return cls(
             options,
             cfg.pipeline.worker_count(),
             tick_interval_ns,
             cfg.pipeline.channel_capacity,
-            top_n=top if cfg.stats.enabled else 0,
+            top_n=top,
             block_when_full=not live,
             out=out if cfg.stats.enabled else None,
+            stats_top=stats_top,
+            stats_every_ns=cfg.stats.interval_ms * 1_000_000 if cfg.web.enabled else 0,
         )
 
     # ---- life cycle ----
@@ -497,6 +594,8 @@ class PipelineProcessor:
         c.packets += n
         c.bytes_wire += int(batch.wirelens[:n].sum(dtype=np.int64))
         c.bytes_captured += int(batch.caplens[:n].sum(dtype=np.int64))
+        for observe in self.capture_observers:
+            observe(batch)
         if self._shard_of.shape[0] < n:
             self._shard_of = np.zeros(n, dtype=np.int32)
             self._need = np.zeros(n, dtype=np.int32)
@@ -616,9 +715,12 @@ class PipelineProcessor:
 
     # ---- aggregation (its own thread; output is printed by the capture thread) ----
     def _agg_loop(self) -> None:
-        """Merge shard tick parts: a tick is final when every shard answered or its
-        deadline (interval + 5 ms after the marker was sent) passed. Parts that come
-        later are answered at once and their totals roll into the next tick."""
+        """Merge shard tick parts: a tick is final when every shard answered or, for live
+        capture (wall-clock ticks), its deadline (interval + 5 ms after the marker was
+        sent) passed. Parts that come later are answered at once and their totals roll
+        into the next tick. File input ticks on capture time, which has nothing to do
+        with how fast this machine gets through the file, so there every tick waits for
+        all shards (results stay exact, at any tick interval)."""
         cond = self._results_cond
         while True:
             ready: list[_PendingTick] = []
@@ -629,8 +731,9 @@ class PipelineProcessor:
                     now = time.monotonic()
                     while self._pending and (
                         len(self._pending[0].parts) == self.workers
-                        or now >= self._pending[0].deadline
+                        or (self.wall_clock_ticks and now >= self._pending[0].deadline)
                         or self._agg_flush
+                        or any(shard.error is not None for shard in self.shards)
                     ):
                         ready.append(self._pending.popleft())
                     if ready or late:
@@ -672,7 +775,7 @@ class PipelineProcessor:
             : self.top_n
         ]
         reported: dict[int, list[tuple[int, int, int]]] = {p.shard: [] for p in parts}
-        for shard, (db, dp, _label, row, _key) in top:
+        for shard, (db, dp, _rec, row, _key) in top:
             reported[shard].append((row, db, dp))
         for shard, rows in reported.items():
             self.shards[shard].replies.put(rows)
@@ -680,32 +783,47 @@ class PipelineProcessor:
             return  # like inline finish(): no partial tick without packets
         tick = Tick(m.start_ns, m.end_ns, m.interval_ns, total_bytes, total_pkts,
                     sum(p.active for p in parts))  # fmt: skip
-        labels = [(label, db) for _s, (db, _dp, label, _r, _k) in top]
+        records = [rec for _s, (_db, _dp, rec, _r, _k) in top]
         with self._results_cond:
-            self._ready_ticks.append((tick, labels))
+            self._ready_ticks.append((tick, records))
 
     def _flush_output(self) -> None:
         """Capture thread: show merged ticks (stats line, top flows, on_tick)."""
         while self._ready_ticks:
-            tick, labels = self._ready_ticks.popleft()
-            drops = (self.dispatch_drops - self._drops_shown, self.dispatch_drops)
-            self._drops_shown = self.dispatch_drops
+            tick, records = self._ready_ticks.popleft()
+            self.tick_top = records
             if self.on_tick is not None:
                 self.on_tick(tick)
             if self.out is None:
                 continue
-            from netscope.flows.stats import format_stats_line
+            labels = [(rec.label(), rec.delta_bytes) for rec in records[: self.stats_top]]
+            if self.stats_every_ns > 0:  # sum ticks up to the stats interval
+                acc = self._stats_acc
+                if acc is None:
+                    acc = self._stats_acc = _StatsAccumulator(tick.start_ns)
+                acc.add(tick, records)
+                if tick.end_ns - acc.start_ns < self.stats_every_ns:
+                    continue
+                self._stats_acc = None
+                tick, labels = acc.total(tick), acc.top(self.stats_top)
+            self._print_stats(tick, labels)
 
-            line = (
-                self.stats_line(tick, drops)
-                if self.stats_line is not None
-                else format_stats_line(tick, dispatch=drops)
-            )
-            lines = [line]
-            seconds = max(tick.interval_ns / 1e9, 1e-9)
-            for rank, (label, db) in enumerate(labels, 1):
-                lines.append(f"  {rank}. {label} {db * 8 / seconds / 1e6:.2f} Mbps")
-            self.out.write("\n".join(lines) + "\n")
+    def _print_stats(self, tick: Tick, labels: list[tuple[str, int]]) -> None:
+        from netscope.flows.stats import format_stats_line
+
+        assert self.out is not None
+        drops = (self.dispatch_drops - self._drops_shown, self.dispatch_drops)
+        self._drops_shown = self.dispatch_drops
+        line = (
+            self.stats_line(tick, drops)
+            if self.stats_line is not None
+            else format_stats_line(tick, dispatch=drops)
+        )
+        lines = [line]
+        seconds = max(tick.interval_ns / 1e9, 1e-9)
+        for rank, (label, db) in enumerate(labels, 1):
+            lines.append(f"  {rank}. {label} {db * 8 / seconds / 1e6:.2f} Mbps")
+        self.out.write("\n".join(lines) + "\n")
 
     # ---- shutdown ----
     def finish(self) -> None:
@@ -778,6 +896,18 @@ class PipelineProcessor:
             else:
                 self._merged = MergedFlows.merge([s.flows for s in self.shards])
         return self._merged
+
+    def queue_depths(self) -> list[int]:
+        """Packets waiting in each shard queue (the dashboard's /metrics)."""
+        return [s.queue.depth for s in self.shards]
+
+    def live_counters(self) -> LiveCounters:
+        """Run counters readable while the shards run (the dashboard's totals)."""
+        return LiveCounters(self)
+
+    def live_flows(self) -> LiveFlows:
+        """Flow totals readable while the shards run (reading ``flows`` stops them)."""
+        return LiveFlows(self)
 
     def summary_rows(self) -> list[tuple[str, str]]:
         return [("Dispatch drops", str(self.dispatch_drops))]

@@ -200,27 +200,66 @@ class WebFeed:
         self._alerts: deque[dict[str, Any]] = deque(maxlen=1000)
         self._alerts_lock = threading.Lock()
         self._last_drops = (0, 0, 0)
-        # Pipeline mode may set this: per-shard queue depths for /metrics.
+        # Pipeline mode sets these: per-shard queue depths for /metrics; the merged top list
+        # of the tick being delivered (flow records built by the shards, largest byte delta
+        # first; the aggregator already restarted their deltas); the merged flow table for
+        # the final frame (``flows`` then only answers totals/active while shards run).
         self.shard_depths: Callable[[], list[int]] | None = None
+        self.top_source: Callable[[], list[Any]] | None = None
+        self.final_flows: Callable[[], Any] | None = None
+        self._sample_cols: DecodedColumns | None = None
 
     # ------------------------------------------------------------------ packets
 
-    def observe(self, batch: PacketBatch, cols: DecodedColumns) -> None:
-        """Keep every ``sample_rate``-th packet (by global id) in the ring."""
-        n = batch.count
+    def _pick(self, n: int) -> tuple[int, np.ndarray]:
+        """Advance the global id over ``n`` packets; (first id, indices of the packets to
+        keep: every ``sample_rate``-th id, at most the ring's capacity)."""
         first = self.next_id
         self.next_id += n
         rate = self.cfg.sample_rate
         if rate <= 0 or n == 0:
-            return
+            return first, np.zeros(0, dtype=np.int64)
         # ids first..first+n-1; the first multiple of rate at or after `first`:
         start = (-first) % rate
         picked = np.arange(start, n, rate, dtype=np.int64)
+        return first, picked[-self.ring.capacity :]  # older ones would be overwritten at once
+
+    def observe(self, batch: PacketBatch, cols: DecodedColumns) -> None:
+        """Keep every ``sample_rate``-th packet (by global id) in the ring."""
+        first, picked = self._pick(batch.count)
         if picked.size == 0:
             return
-        picked = picked[-self.ring.capacity :]  # older ones would be overwritten at once
+        self._store(batch, picked, cols.payload_off[picked], first)
+
+    def observe_capture(self, batch: PacketBatch) -> None:
+        """Pipeline mode: sample on the capture thread, before dispatch, in global packet
+        order (shards see only their share of packets). Only the sampled packets are decoded
+        here, for their payload offset."""
+        first, picked = self._pick(batch.count)
+        k = int(picked.size)
+        if k == 0:
+            return
+        from netscope import engine
+
+        sub = PacketBatch(
+            batch.buf,
+            batch.offsets[picked],
+            batch.caplens[picked],
+            batch.wirelens[picked],
+            batch.ts_ns[picked],
+            batch.linktypes[picked],
+            k,
+        )
+        cols = self._sample_cols
+        if cols is None or cols.capacity < k:
+            cols = self._sample_cols = DecodedColumns.allocate(max(k, 1024))
+        engine.decode(sub, cols)
+        self._store(batch, picked, cols.payload_off[:k], first)
+
+    def _store(self, batch: PacketBatch, picked: np.ndarray, payload_off: np.ndarray,
+               first: int) -> None:  # fmt: skip
         caplens = batch.caplens[picked].astype(np.int64)
-        off = cols.payload_off[picked].astype(np.int64)
+        off = payload_off.astype(np.int64)
         header = np.where(off >= 0, off, caplens)
         keep = np.minimum(caplens, header + self.cfg.payload_bytes)
         ids = first + picked
@@ -250,15 +289,16 @@ class WebFeed:
 
     # ------------------------------------------------------------------ ticks
 
-    def totals(self) -> dict[str, int]:
+    def totals(self, flows: Any = None) -> dict[str, int]:
         c = self.counters
-        flow_totals = self.flows.totals
+        flows = flows if flows is not None else self.flows
+        flow_totals = flows.totals
         dispatch, kernel, iface = self.drops() if self.drops is not None else (0, 0, 0)
         return {
             "packets": int(c.packets),
             "bytes": int(c.bytes_wire),
             "parse_errors": int(c.parse_errors),
-            "active_flows": int(self.flows.active),
+            "active_flows": int(flows.active),
             "flows_created": int(flow_totals.get("created", 0)),
             "flows_expired": int(flow_totals.get("expired", 0)),
             "flows_evicted": int(flow_totals.get("evicted", 0)),
@@ -273,7 +313,9 @@ class WebFeed:
         """Build and hand over one tick's message (stats, top flows, packet ids, alerts)."""
         seconds = max(tick.interval_ns / 1e9, 1e-9)
         top: list[dict[str, Any]] = []
-        if self.cfg.top_n > 0:
+        if self.top_source is not None:
+            top = [_flow_dict(r, seconds) for r in self.top_source()[: self.cfg.top_n]]
+        elif self.cfg.top_n > 0:
             from netscope.flows.records import records_from_rows
 
             t = self.flows
@@ -317,11 +359,13 @@ class WebFeed:
         """Send the final state: run totals, the largest flows of the whole run (by total
         bytes — the per-tick deltas of the last tick say little once input has ended), the
         newest sampled packets and any alert raised after the last tick."""
+        # Pipeline: reading the merged table drains the shards first (their last ticks
+        # arrive here through on_tick), so it comes before the alerts and packet ids.
+        t = self.final_flows() if self.final_flows is not None else self.flows
         with self._alerts_lock:
             alerts = list(self._alerts)
             self._alerts.clear()
         top: list[dict[str, Any]] = []
-        t = self.flows
         if self.cfg.top_n > 0 and t.active:
             from netscope.flows import layout as L
             from netscope.flows.records import records_from_rows
@@ -335,7 +379,7 @@ class WebFeed:
                 flow["delta_mbps"] = rec.avg_bps / 1e6
         ids = list(self._tick_ids) or self.ring.newest(MAX_FRAME_PACKETS)
         self._tick_ids.clear()
-        msg = TickMessage("final", {"top_flows": top}, ids, alerts, self.totals())
+        msg = TickMessage("final", {"top_flows": top}, ids, alerts, self.totals(t))
         self._send(msg)
 
     def _send(self, msg: TickMessage) -> None:

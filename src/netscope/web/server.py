@@ -31,7 +31,7 @@ from aiohttp import WSMsgType, web
 
 from netscope._version import __version__
 from netscope.config import Config, WebConfig
-from netscope.errors import NetScopeError, UsageError
+from netscope.errors import NetScopeError
 from netscope.web.feed import WebFeed, ring_for
 from netscope.web.hub import Client, Hub
 from netscope.web.metrics import CONTENT_TYPE, make_registry, render
@@ -365,20 +365,17 @@ class Dashboard:
         drops: Callable[[], tuple[int, int, int]] | None = None,
     ) -> Dashboard:
         web_cfg = cfg.web
-        if getattr(cfg.pipeline, "enabled", False):
-            # The sharded pipeline's ticks carry flow labels, not the flow records a frame
-            # needs, and its observers run per shard; until the two are joined, say so.
-            raise UsageError(
-                "--web together with --pipeline is not available yet",
-                hint="run the dashboard without --pipeline",
-            )
         check_assets()
         ring = ring_for(web_cfg)
         hub = Hub(ring, web_cfg.tick_ms, __version__)
         server = WebServer(web_cfg, hub)
-        feed = WebFeed(
-            web_cfg, processor.analyzer.counters, processor.flows, hub.submit, drops, ring
-        )
+        pipeline = getattr(processor, "capture_observers", None) is not None
+        if pipeline:
+            feed = cls._pipeline_feed(web_cfg, processor, hub, drops, ring)
+        else:
+            feed = WebFeed(
+                web_cfg, processor.analyzer.counters, processor.flows, hub.submit, drops, ring
+            )
         if not is_loopback(web_cfg.bind) and not (web_cfg.tls.enabled and web_cfg.auth.enabled):
             print(
                 f"warning: the dashboard on {web_cfg.bind}:{web_cfg.port} is reachable from the "
@@ -389,9 +386,38 @@ class Dashboard:
             )
         server.start()
         print(f"dashboard: {server.url}", file=err, flush=True)
-        processor.observers.append(feed.observe)
+        if pipeline:
+            processor.capture_observers.append(feed.observe_capture)
+        else:
+            processor.observers.append(feed.observe)
         cls._subscribe_alerts(feed)
         return cls(cfg, server, feed)
+
+    @staticmethod
+    def _pipeline_feed(
+        web_cfg: WebConfig,
+        processor: Any,
+        hub: Hub,
+        drops: Callable[[], tuple[int, int, int]] | None,
+        ring: Any,
+    ) -> WebFeed:
+        """The feed of a sharded run: packets are sampled on the capture thread (global
+        ids), top flows come from the aggregator's merged tick, totals are summed over the
+        shards while they run (reading ``processor.flows`` would stop them) and the merged
+        table makes the final frame; dispatch drops come from the pipeline's counter."""
+
+        def all_drops() -> tuple[int, int, int]:
+            kernel, iface = drops()[1:] if drops is not None else (0, 0)
+            return processor.dispatch_drops, kernel, iface
+
+        feed = WebFeed(
+            web_cfg, processor.live_counters(), processor.live_flows(), hub.submit, all_drops,
+            ring,
+        )  # fmt: skip
+        feed.top_source = lambda: processor.tick_top
+        feed.final_flows = lambda: processor.flows
+        feed.shard_depths = processor.queue_depths
+        return feed
 
     @staticmethod
     def _subscribe_alerts(feed: WebFeed) -> None:
