@@ -24,7 +24,7 @@ setup: $(STAMP) web-assets
 ## Run the main job on the bundled sample trace.
 demo: setup
 	$(VENV)/bin/netscope --read-pcap samples/demo.pcap -c 15
-	$(VENV)/bin/netscope --read-pcap samples/demo.pcap --quiet
+	$(VENV)/bin/netscope --read-pcap samples/demo.pcap --quiet --stats --top-flows 3
 
 system-deps:
 	bash scripts/install-system-deps.sh
