@@ -33,46 +33,56 @@ def _kernel_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
-def _marker() -> Path:
-    return Path(os.environ["NUMBA_CACHE_DIR"]) / f"netscope-compiled-{_kernel_fingerprint()}"
+def _marker(group: str) -> Path:
+    name = f"netscope-compiled-{_kernel_fingerprint()}-{group}"
+    return Path(os.environ["NUMBA_CACHE_DIR"]) / name
 
 
-_warmed = False
+# Kernel groups, compiled (first time) or loaded from the cache (later) only when a run needs
+# them: a plain file read loads "core" alone, which keeps warm start-up short, and each
+# group's first compile is announced by the same single line.
+GROUPS = ("core", "capture", "pipeline", "anomaly")
+
+_warmed: set[str] = set()
 
 
-def warm_up(announce: bool = True) -> None:
-    """Compile (or load from cache) every kernel before the first real batch.
+def warm_up(announce: bool = True, need: tuple[str, ...] | frozenset[str] = ()) -> None:
+    """Compile (or load from cache) the kernels a run needs before its first batch.
 
-    Prints one line the first time, so a user waiting for the JIT knows why.
+    ``need`` names extra groups beyond "core": "capture" (live ring, pcap writer, BPF),
+    "pipeline" (router, heavy hitters, shard kernels), "anomaly". Prints one line when any
+    of them has never been compiled, so a user waiting for the JIT knows why.
     """
-    global _warmed
-    if _warmed:
+    groups = [g for g in ("core", *need) if g not in _warmed]
+    if not groups:
         return
-    marker = _marker()
-    first = not marker.exists()
-    if first and announce:
+    missing = [g for g in groups if not _marker(g).exists()]
+    if missing and announce:
         print("compiling kernels (first run only)…", file=sys.stderr, flush=True)
     from netscope.batch import batch_from_packets
 
     tiny = batch_from_packets([bytes(60)])
     cols = DecodedColumns.allocate(1)
     decode(tiny, cols)
-    _warm_records()
-    _warm_capture(tiny)
-    _warm_flows(tiny, cols)
-    _warm_pipeline(tiny, cols)
-    if first:
-        # Compiled with the rest on the first run (announced above); afterwards its cached
-        # code (~30 ms to import and load) is left to the first detector, so runs without
-        # --anomalies do not pay for it.
-        _warm_anomaly(tiny, cols)
-    if first:
+    for group in groups:
+        if group == "core":
+            _warm_records()
+            _warm_flows(tiny, cols)
+        elif group == "capture":
+            _warm_capture(tiny)
+        elif group == "pipeline":
+            _warm_pipeline(tiny, cols)
+        elif group == "anomaly":
+            _warm_anomaly(tiny, cols)
+        else:
+            raise ValueError(f"unknown kernel group {group!r}")
+        _warmed.add(group)
+    for group in missing:
         try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.touch()
+            _marker(group).parent.mkdir(parents=True, exist_ok=True)
+            _marker(group).touch()
         except OSError:
             pass
-    _warmed = True
 
 
 def _warm_records() -> None:

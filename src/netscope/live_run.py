@@ -219,13 +219,13 @@ class LiveRun:
     def execute(self) -> int:
         from netscope import engine
         from netscope.pipeline.inline import InlineProcessor
-        from netscope.runner import OfflineRun, flow_options
+        from netscope.runner import OfflineRun, flow_options, kernel_groups
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
         from netscope.sources.live import open_live
 
         cfg = self.cfg
-        engine.warm_up()
+        engine.warm_up(need=kernel_groups(cfg, live=True))
         capture_cfg = cfg.capture
         if cfg.web.enabled and capture_cfg.timeout_ms > cfg.web.tick_ms:
             # Dashboard frames are due every web.tick_ms; a longer read timeout would hold

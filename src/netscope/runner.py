@@ -31,6 +31,18 @@ def flow_options(cfg: Config, keep_expired: bool = False) -> FlowOptions:
     )
 
 
+def kernel_groups(cfg: Config, live: bool) -> tuple[str, ...]:
+    """The engine kernel groups a run needs besides "core" (see engine.warm_up)."""
+    groups = []
+    if live or cfg.capture.filter or cfg.output.write_pcap is not None:
+        groups.append("capture")
+    if cfg.pipeline.enabled:
+        groups.append("pipeline")
+    if cfg.analysis.anomalies.enabled:
+        groups.append("anomaly")
+    return tuple(groups)
+
+
 def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Execute ``cfg``; return the process exit code (errors raise NetScopeError)."""
     out = out if out is not None else sys.stdout
@@ -85,7 +97,7 @@ class OfflineRun:
             if cfg.output.expired_flows_jsonl is not None
             else None
         )
-        engine.warm_up()
+        engine.warm_up(need=kernel_groups(cfg, live=False))
         interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
         if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
             interval_ns = cfg.web.tick_ms * 1_000_000
