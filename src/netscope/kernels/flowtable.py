@@ -283,6 +283,30 @@ def _remove_flow(  # type: ignore[no-untyped-def]
 
 
 @inline_helper
+def _sweep_idle(  # type: ignore[no-untyped-def]
+    now_ns, keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+    ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+):  # fmt: skip
+    """Remove flows idle for at least the timeout, oldest first (the LRU head).
+
+    Reads and updates the LRU ends in ``g``. Returns ST_EXPIRED_FULL when the expired
+    buffer must be drained first (the sweep then resumes where it stopped), else ST_DONE.
+    """
+    timeout = p[P_TIMEOUT_NS]
+    while g[G_LRU_HEAD] >= 0:
+        head = g[G_LRU_HEAD]
+        if i64[head, I_LAST_NS] + timeout > now_ns:
+            break
+        if p[P_KEEP_EXPIRED] and g[G_EXPIRED_COUNT] >= exp_reason.shape[0]:
+            return ST_EXPIRED_FULL
+        _remove_flow(
+            keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p, ring_meta,
+            ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason, head, REASON_TIMEOUT,
+        )  # fmt: skip
+    return ST_DONE
+
+
+@inline_helper
 def _rtt_sample(f64, i64, row, rtt_ms):  # type: ignore[no-untyped-def]
     n = i64[row, I_RTT_SAMPLES]
     f64[row, F_RTT_LAST] = rtt_ms
@@ -411,37 +435,15 @@ def observe(  # type: ignore[no-untyped-def]
         if timeout > 0 and ts >= g[G_NEXT_EXPIRY_NS]:
             g[G_LRU_HEAD] = lru_head
             g[G_LRU_TAIL] = lru_tail
-            while g[G_LRU_HEAD] >= 0:
-                head = g[G_LRU_HEAD]
-                if i64[head, I_LAST_NS] + timeout > ts:
-                    break
-                if keep and g[G_EXPIRED_COUNT] >= exp_cap:
-                    g[G_TICK_BYTES] = tick_bytes  # g already holds the LRU ends
-                    g[G_TICK_PKTS] = tick_pkts
-                    g[G_LAST_TS] = last_ts
-                    return i, ST_EXPIRED_FULL
-                _remove_flow(
-                    keys,
-                    i64,
-                    f64,
-                    u8,
-                    links,
-                    idx_row,
-                    idx_tag,
-                    mask,
-                    free_rows,
-                    g,
-                    p,
-                    ring_meta,
-                    ring_free,
-                    exp_keys,
-                    exp_i64,
-                    exp_f64,
-                    exp_u8,
-                    exp_reason,
-                    head,
-                    REASON_TIMEOUT,
-                )
+            status = _sweep_idle(
+                ts, keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+                ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+            )  # fmt: skip
+            if status == ST_EXPIRED_FULL:
+                g[G_TICK_BYTES] = tick_bytes  # g already holds the LRU ends
+                g[G_TICK_PKTS] = tick_pkts
+                g[G_LAST_TS] = last_ts
+                return i, ST_EXPIRED_FULL
             g[G_NEXT_EXPIRY_NS] = ts + SWEEP_EVERY_NS
             lru_head = g[G_LRU_HEAD]
             lru_tail = g[G_LRU_TAIL]
@@ -721,39 +723,13 @@ def expire_all(  # type: ignore[no-untyped-def]
     exp_reason,
 ):
     """Inactivity sweep at ``now_ns`` outside ``observe`` (live idle ticks). Returns status."""
-    mask = np.int64(idx_row.shape[0] - 1)
-    timeout = p[P_TIMEOUT_NS]
-    if timeout <= 0:
+    if p[P_TIMEOUT_NS] <= 0:
         return ST_DONE
-    while g[G_LRU_HEAD] >= 0:
-        head = g[G_LRU_HEAD]
-        if i64[head, I_LAST_NS] + timeout > now_ns:
-            break
-        if p[P_KEEP_EXPIRED] and g[G_EXPIRED_COUNT] >= exp_reason.shape[0]:
-            return ST_EXPIRED_FULL
-        _remove_flow(
-            keys,
-            i64,
-            f64,
-            u8,
-            links,
-            idx_row,
-            idx_tag,
-            mask,
-            free_rows,
-            g,
-            p,
-            ring_meta,
-            ring_free,
-            exp_keys,
-            exp_i64,
-            exp_f64,
-            exp_u8,
-            exp_reason,
-            head,
-            REASON_TIMEOUT,
-        )
-    return ST_DONE
+    mask = np.int64(idx_row.shape[0] - 1)
+    return _sweep_idle(
+        now_ns, keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
+        ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
+    )  # fmt: skip
 
 
 @kernel
