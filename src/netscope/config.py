@@ -289,8 +289,7 @@ class Config:
 
 # Capability name (as shown to the user) -> dotted attribute of Config whose truthiness means
 # "the user asked for it". When a capability lands, delete its line; nothing else changes.
-UNAVAILABLE: dict[str, str] = {
-}
+UNAVAILABLE: dict[str, str] = {}
 
 
 def resolve_attr(cfg: Config, dotted: str) -> Any:

@@ -6,13 +6,14 @@ CLI imports it only once it knows it will process packets.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 
-from netscope._version import __version__
-from netscope.kernels._jit import _default_cache_dir  # noqa: E402  (sets NUMBA_CACHE_DIR)
+from netscope.kernels._jit import (  # noqa: E402  (sets NUMBA_CACHE_DIR)
+    _default_cache_dir,
+    kernel_fingerprint,
+)
 
 os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
 
@@ -21,20 +22,9 @@ import numpy as np  # noqa: E402
 from netscope.batch import PacketBatch  # noqa: E402
 from netscope.columns import DecodedColumns  # noqa: E402
 
-KERNEL_DIR = Path(__file__).parent / "kernels"
-
-
-def _kernel_fingerprint() -> str:
-    """Changes whenever a kernel source changes (numba recompiles then too)."""
-    digest = hashlib.sha1(__version__.encode())
-    for src in sorted(KERNEL_DIR.glob("*.py")):
-        st = src.stat()
-        digest.update(f"{src.name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return digest.hexdigest()[:16]
-
 
 def _marker(group: str) -> Path:
-    name = f"netscope-compiled-{_kernel_fingerprint()}-{group}"
+    name = f"netscope-compiled-{kernel_fingerprint()}-{group}"
     return Path(os.environ["NUMBA_CACHE_DIR"]) / name
 
 

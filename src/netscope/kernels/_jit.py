@@ -9,18 +9,52 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Sources whose contents end up inside compiled kernels: the kernels themselves plus the
+# constants and the flow-table layout they inline. numba invalidates a cached kernel only
+# when the kernel's own file changes, so a changed constant or helper elsewhere would
+# otherwise keep running stale machine code.
+_KERNEL_INPUTS = ("kernels", "constants.py", os.path.join("flows", "layout.py"))
+
+
+def kernel_fingerprint() -> str:
+    """Changes whenever the package version or any kernel input file changes."""
+    from netscope._version import __version__
+
+    digest = hashlib.sha1(__version__.encode())
+    paths: list[str] = []
+    for name in _KERNEL_INPUTS:
+        path = os.path.join(_PACKAGE_DIR, name)
+        if os.path.isdir(path):
+            paths.extend(
+                os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".py")
+            )
+        else:
+            paths.append(path)
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        digest.update(f"{os.path.basename(path)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
 
 
 def _default_cache_dir() -> str:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "netscope", "numba")
+    return os.path.join(base, "netscope", "numba", kernel_fingerprint())
 
 
-# Compiled kernels are cached per user, so a read-only site-packages still works and only
-# the first run after install pays for compilation. Set here, before numba is imported,
-# so every path into the kernels (CLI, library, tests) shares the one cache.
+# Compiled kernels are cached per user and per kernel fingerprint, so a read-only
+# site-packages still works, only the first run after install (or after a kernel change)
+# pays for compilation, and an upgrade never loads another version's machine code. Set
+# here, before numba is imported, so every path into the kernels (CLI, library, tests)
+# shares the one cache.
 os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
 
 import numba  # noqa: E402

@@ -59,24 +59,26 @@ from netscope.constants import (
     PPP_IPV6,
 )
 from netscope.kernels._jit import inline_helper, kernel
-from netscope.kernels.byteorder import u16be, u32be, u32le, u64be
+from netscope.kernels.byteorder import u16be, u32be, u32le, u32ne, u64be
 
 MAX_VLAN_TAGS = 8  # bounded tag walk; deeper stacks are treated as non-IP
 
 
 @inline_helper
 def _ipv4_checksum_ok(buf, off, ihl):  # type: ignore[no-untyped-def]
-    # One's-complement sum of big-endian 16-bit words = 256 * (sum of even bytes) +
-    # (sum of odd bytes), folded: two independent byte sums, no shifts per word.
-    even = np.int64(0)
-    odd = np.int64(0)
-    for k in range(off, off + ihl, 2):
-        even += buf[k]
-        odd += buf[k + 1]
-    total = (even << 8) + odd
-    total = (total & 0xFFFF) + (total >> 16)
-    total = (total & 0xFFFF) + (total >> 16)
-    return total == 0xFFFF
+    # One's-complement sums do not depend on byte order, so the header is summed as
+    # native-order 32-bit words (one unaligned load each, ihl is a multiple of 4) and the
+    # carries are folded down to 16 bits; a valid header sums to 0xFFFF either way.
+    total = np.uint64(0)
+    for k in range(off, off + ihl, 4):
+        total += np.uint64(u32ne(buf, k))
+    mask32 = np.uint64(0xFFFFFFFF)
+    mask16 = np.uint64(0xFFFF)
+    total = (total & mask32) + (total >> np.uint64(32))
+    total = (total & mask32) + (total >> np.uint64(32))
+    total = (total & mask16) + (total >> np.uint64(16))
+    total = (total & mask16) + (total >> np.uint64(16))
+    return total == mask16
 
 
 @inline_helper
