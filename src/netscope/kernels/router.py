@@ -96,16 +96,16 @@ def _mix(x):  # type: ignore[no-untyped-def]
 
 @inline_helper
 def pair_hash(shi, slo, dhi, dlo, sp, dp, pr):  # type: ignore[no-untyped-def]
-    """Hash of the unordered endpoint pair: same value for (src, dst) and (dst, src)."""
-    if shi < dhi or (shi == dhi and (slo < dlo or (slo == dlo and sp <= dp))):
-        a_hi, a_lo, b_hi, b_lo, pa, pb = shi, slo, dhi, dlo, sp, dp
-    else:
-        a_hi, a_lo, b_hi, b_lo, pa, pb = dhi, dlo, shi, slo, dp, sp
-    meta = (np.uint64(pa) << np.uint64(48)) | (np.uint64(pb) << np.uint64(32)) | np.uint64(pr)
-    h = _mix(a_lo ^ ((b_lo << np.uint64(32)) | (b_lo >> np.uint64(32))) ^ (meta * _GOLD))
-    if a_hi != 0 or b_hi != 0:
-        h = _mix(h ^ a_hi ^ ((b_hi << np.uint64(17)) | (b_hi >> np.uint64(47))))
-    return h
+    """Hash of the unordered endpoint pair: same value for (src, dst) and (dst, src).
+
+    Symmetric by construction (sums of the two endpoints' fields) rather than by ordering
+    the endpoints first: the ordering compare is a coin flip per packet on real traffic and
+    its mispredictions cost more than the rest of the hash. Sums cannot cancel the way
+    XOR does for equal endpoints, and one splitmix64 round spreads every input bit.
+    """
+    ports = (np.uint64(sp) + np.uint64(dp)) | (np.uint64(pr) << np.uint64(20))
+    x = (slo + dlo) ^ (ports * _GOLD) ^ ((shi + dhi) * _M2)
+    return _mix(x)
 
 
 @inline_helper
