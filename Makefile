@@ -44,8 +44,11 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/mypy
 
+## The benchmark suite and the side-by-side comparison, ending with the SPEC §9 table
+## (~20 min; BENCH_ARGS=--quick for a ~1 min smoke run, --cold, --json PATH).
+BENCH_ARGS ?=
 bench: setup
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

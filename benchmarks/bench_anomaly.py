@@ -39,10 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks import traces
 from benchmarks.common import fmt_row, header
+from benchmarks.figures import Figure, at_most, not_measured
 
-SMALL_DEFAULT = Path("/work/bench/small-2m.pcap")
-MIXED_DEFAULT = Path("/work/bench/mixed-2m.pcap")
+SMALL_DEFAULT = traces.small_path()
+MIXED_DEFAULT = traces.reference_path()
 BATCH = 32768
 FLOOD_PACKETS = 1 << 20
 T0 = 1_704_067_200 * 1_000_000_000
@@ -257,7 +259,17 @@ def _load() -> str:
         return "n/a"
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class AnomalyReport:
+    """What one run measured: flood rows, normal-traffic kernel runs, end-to-end pairs."""
+
+    flood: list[FloodRow]
+    normal: dict[str, tuple[int, Samples]]  # trace name -> (packets, timings)
+    e2e: dict[str, tuple[Samples, Samples]]  # trace name -> (off, on)
+    small: str  # the small-packet trace's name
+
+
+def main(argv: list[str] | None = None) -> AnomalyReport:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="repetitions (best/median)")
     parser.add_argument("--small", type=Path, default=SMALL_DEFAULT, help="small-packet trace")
@@ -279,7 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     print("   wall / CPU, first pass (tables filling) and best / median of the steady state:")
     print(fmt_row("workload", "first", "best", "median", "CPU best", "CPU median"))
     caps = [int(c) for c in args.caps.split(",") if c.strip()]
-    for row in bench_flood(args.reps) + bench_caps(args.reps, caps):
+    flood = bench_flood(args.reps) + bench_caps(args.reps, caps)
+    normal: dict[str, tuple[int, Samples]] = {}
+    e2e: dict[str, tuple[Samples, Samples]] = {}
+    for row in flood:
         per = 1e9 / FLOOD_PACKETS
         print(fmt_row(row.label, f"{row.first.best() * per:.1f}",
                       f"{row.steady.best() * per:.1f}", f"{row.steady.median() * per:.1f}",
@@ -291,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_row("trace", "packets", "best", "median", "CPU best", "CPU median"))
         for trace in traces:
             packets, timing, stats = bench_normal(trace, args.reps)
+            normal[trace.name] = (packets, timing)
             per = 1e9 / packets
             print(fmt_row(trace.name, str(packets), f"{timing.best() * per:.1f}",
                           f"{timing.median() * per:.1f}", f"{timing.best(True) * per:.1f}",
@@ -301,14 +317,56 @@ def main(argv: list[str] | None = None) -> int:
         print(fmt_row("trace", "wall off", "wall on", "wall +%", "CPU off", "CPU on", "CPU +%"))
         for trace in traces:
             off, on = bench_e2e(trace, args.reps)
+            e2e[trace.name] = (off, on)
             w_off, w_on = off.median(), on.median()
             c_off, c_on = off.median(True), on.median(True)
             print(fmt_row(trace.name, f"{w_off:.3f}", f"{w_on:.3f}",
                           f"{(w_on / w_off - 1) * 100:+.1f}%", f"{c_off:.3f}", f"{c_on:.3f}",
                           f"{(c_on / c_off - 1) * 100:+.1f}%"))  # fmt: skip
     print(f"   load average at end: {_load()}")
-    return 0
+    return AnomalyReport(flood, normal, e2e, args.small.name)
+
+
+OVERHEAD_TARGET_PCT = 15.0
+PER_PACKET_TARGET_NS = 100.0
+FLOOD_ROW = "spoofed flood, both detectors"
+
+
+def figures(report: AnomalyReport) -> list[Figure]:
+    """``--anomalies`` end-to-end overhead (small-packet trace, wall medians; CPU shown
+    beside it) and the per-packet cost under a spoofed SYN flood (steady state, best)."""
+    out: list[Figure] = []
+    name = "anomaly overhead (--anomalies), end to end"
+    if report.small in report.e2e:
+        off, on = report.e2e[report.small]
+        wall = (on.median() / off.median() - 1) * 100
+        cpu = (on.median(True) / off.median(True) - 1) * 100
+        out.append(
+            at_most(
+                name,
+                OVERHEAD_TARGET_PCT,
+                wall,
+                "%",
+                [(a / b - 1) * 100 for a, b in zip(on.wall, off.wall, strict=True)],
+                measured_text=f"{wall:+.1f} % wall ({cpu:+.1f} % CPU, {report.small})",
+                extra={"off_wall_s": off.wall, "on_wall_s": on.wall, "cpu_pct": cpu},
+            )
+        )
+    else:
+        out.append(not_measured(name, f"<= {OVERHEAD_TARGET_PCT:g} %", "skipped (no trace)"))
+    row = next(r for r in report.flood if r.label == FLOOD_ROW)
+    per = 1e9 / FLOOD_PACKETS
+    out.append(
+        at_most(
+            "anomaly cost per packet, spoofed SYN flood",
+            PER_PACKET_TARGET_NS,
+            row.steady.best() * per,
+            "ns/pkt",
+            [t * per for t in row.steady.wall],
+        )
+    )
+    return out
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    main(sys.argv[1:])

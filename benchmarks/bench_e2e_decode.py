@@ -10,8 +10,9 @@ get the packets through", not an equivalent workload.
 Workloads:
 
 - the reference trace ``/work/bench/mixed-2m.pcap`` (tools/genpcap.py --packets 2000000
-  --flows 20000 --seed 1; realistic sizes, ~1.67 GB). If it is still being generated, we wait
-  for its ``.truth.json`` to be written.
+  --flows 20000 --seed 1; realistic sizes, ~1.67 GB), generated on first use
+  (``benchmarks.traces``; ``--generator netscope`` uses our own generator instead). If it is
+  still being generated, we wait for its ``.truth.json`` to be written.
 - a 2M-packet small-packet trace from ``netscope.gen.traffic`` (1-64 byte payloads), generated
   on first use at the path given by ``--small`` — this is the ">= 5 M packets/s on small
   packets" workload.
@@ -19,7 +20,8 @@ Workloads:
 To say *where* the time goes, the same file is also run in-process phase by phase (reader
 only; + decode; + flow table), and process start-up is measured on a one-packet file.
 
-Run: ``python -m benchmarks.bench_e2e_decode [--reps 5] [--small PATH] [--skip-reference]``.
+Run: ``python -m benchmarks.bench_e2e_decode [--reps 5] [--small PATH] [--skip-reference]
+[--reference PATH] [--generator genpcap|netscope]``.
 """
 
 from __future__ import annotations
@@ -30,17 +32,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks import traces
 from benchmarks.common import REPO_ROOT, Timing, fmt_row, header, time_process, time_reps
+from benchmarks.figures import Figure, at_most, not_measured
 
-REFERENCE = Path("/work/bench/mixed-2m.pcap")
-SMALL_DEFAULT = Path("/work/bench/small-2m.pcap")
+SMALL_DEFAULT = traces.small_path()
 TCPDUMP = shutil.which("tcpdump") or "/usr/bin/tcpdump"
 TARGET_SMALL_MPPS = 5.0
+TARGET_WARM_START_S = 1.5
+ONE_PACKET = "netscope on a 1-packet file"
 
 
 @dataclass(frozen=True)
@@ -61,30 +65,9 @@ class E2EResult:
         return self.netscope.median / self.tcpdump.median if self.tcpdump else None
 
 
-def wait_for_reference(timeout_s: float = 3600.0) -> bool:
-    """The reference trace is complete once genpcap has printed its truth JSON."""
-    truth = REFERENCE.with_suffix(".truth.json")
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if REFERENCE.is_file() and truth.is_file() and truth.stat().st_size > 0:
-            return True
-        print(f"   waiting for {truth} ...", flush=True)
-        time.sleep(30)
-    return False
-
-
 def ensure_small_trace(path: Path, packets: int = 2_000_000) -> Path:
     """Generate the small-packet trace once (deterministic, so reuse is safe)."""
-    if path.is_file() and path.stat().st_size > 0:
-        return path
-    from netscope.gen.traffic import generate
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.pcap")
-    print(f"   generating {path} ({packets} small packets) ...", flush=True)
-    generate(tmp, packets=packets, flows=20_000, seed=1, small_packets=True)
-    tmp.replace(path)
-    return path
+    return traces.ensure_generated(path, packets, traces.SMALL_FLOWS, small_packets=True)
 
 
 def netscope_cmd(trace: Path, *extra: str) -> list[str]:
@@ -162,7 +145,7 @@ def startup_costs(reps: int) -> dict[str, float]:
             "netscope --version": time_process(
                 [sys.executable, "-m", "netscope", "--version"], reps
             ).median,
-            "netscope on a 1-packet file": time_process(netscope_cmd(one), reps).median,
+            ONE_PACKET: time_process(netscope_cmd(one), reps).median,
         }
 
 
@@ -191,23 +174,41 @@ def report(results: list[E2EResult], startup: dict[str, float]) -> None:
         print(fmt_row(f"  {name}", f"{secs:.3f}"))
 
 
-def main(argv: list[str] | None = None) -> list[E2EResult]:
+@dataclass(frozen=True)
+class E2EReport:
+    """Everything one run of this benchmark measured."""
+
+    results: list[E2EResult]
+    startup: dict[str, float]
+    small: str  # file name of the small-packet trace
+    reference: str | None  # file name of the reference trace (None: skipped)
+
+
+def main(argv: list[str] | None = None) -> E2EReport:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="timed runs per command (median)")
     parser.add_argument("--small", type=Path, default=SMALL_DEFAULT, help="small-packet trace")
     parser.add_argument("--skip-reference", action="store_true", help="only the small trace")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="reference trace to use as is (default: mixed-2m.pcap, generated if missing)",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("genpcap", "netscope"),
+        default="genpcap",
+        help="what makes the reference trace if it is missing",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
 
     header("offline end to end: netscope --read-pcap T --quiet vs tcpdump -r T -w /dev/null")
-    traces: list[Path] = []
+    paths: list[Path] = []
     if not args.skip_reference:
-        if wait_for_reference():
-            traces.append(REFERENCE)
-        else:
-            print(f"   {REFERENCE} not available: skipped")
-    traces.append(ensure_small_trace(args.small))
-    results = [bench_trace(t, args.reps) for t in traces]
+        paths.append(args.reference or traces.ensure_reference(args.generator))
+    paths.append(ensure_small_trace(args.small))
+    results = [bench_trace(t, args.reps) for t in paths]
     startup = startup_costs(args.reps)
     report(results, startup)
     for r in results:
@@ -236,7 +237,71 @@ def main(argv: list[str] | None = None) -> list[E2EResult]:
                 indent=1,
             )
         )
-    return results
+    reference = None if args.skip_reference else paths[0].name
+    return E2EReport(results, startup, args.small.name, reference)
+
+
+def figures(report: E2EReport) -> list[Figure]:
+    """Small packets (Mpps and vs tcpdump), the reference trace vs tcpdump, warm start."""
+    by_trace = {r.trace: r for r in report.results}
+    small = by_trace[report.small]
+    small_name = "offline e2e, small packets, deep analysis"
+    small_target = f">= {TARGET_SMALL_MPPS:g} Mpps and faster than tcpdump"
+    out: list[Figure] = []
+    samples = tuple(small.packets / t / 1e6 for t in small.netscope.samples)
+    if small.ratio is None:
+        out.append(not_measured(small_name, small_target, "tcpdump not installed"))
+    else:
+        out.append(
+            Figure(
+                small_name,
+                small_target,
+                small.mpps,
+                "Mpps",
+                small.mpps >= TARGET_SMALL_MPPS and small.ratio < 1.0,
+                measured_text=f"{small.mpps:.2f} Mpps, {small.ratio:.2f}x tcpdump's time",
+                samples=samples,
+                extra={"trace": small.trace, "tcpdump_s": list(small.tcpdump.samples)}
+                if small.tcpdump
+                else {},
+            )
+        )
+    ref_name = "offline e2e, reference trace, vs tcpdump"
+    ref_target = "faster than tcpdump (< 1.00x its time)"
+    ref = by_trace.get(report.reference) if report.reference else None
+    if ref is None:
+        out.append(not_measured(ref_name, ref_target, "skipped (no reference trace)"))
+    elif ref.ratio is None or ref.tcpdump is None:
+        out.append(not_measured(ref_name, ref_target, "tcpdump not installed"))
+    else:
+        out.append(
+            at_most(
+                ref_name,
+                1.0,
+                ref.ratio,
+                "x",
+                [n / ref.tcpdump.median for n in ref.netscope.samples],
+                strict=True,
+                measured_text=(
+                    f"{ref.ratio:.2f}x tcpdump's time ({ref.netscope.median:.3f} s vs "
+                    f"{ref.tcpdump.median:.3f} s, {ref.trace})"
+                ),
+                target_text=ref_target,
+                extra={"trace": ref.trace, "tcpdump_s": list(ref.tcpdump.samples)},
+            )
+        )
+    return out
+
+
+def warm_start_figure(report: E2EReport) -> Figure:
+    """Whole-process time on a one-packet file: start-up up to the first packet and out."""
+    return at_most(
+        "warm start to first packet (1-packet file)",
+        TARGET_WARM_START_S,
+        report.startup[ONE_PACKET],
+        "s",
+        strict=True,
+    )
 
 
 if __name__ == "__main__":

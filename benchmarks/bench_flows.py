@@ -4,17 +4,20 @@ Measured the way the engine runs: decoded 32,768-packet batches fed to the
 compiled ``observe`` kernel. Kernel time only (allocation outside the timer);
 best of several repetitions, reported as ns/packet and Mpackets/s.
 
-    python -m benchmarks.bench_flows
+    python -m benchmarks.bench_flows [--quick]
 """
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
+from benchmarks.figures import Figure, at_most
 from netscope import engine
 from netscope.batch import PacketBatch, batch_from_packets
 from netscope.columns import DecodedColumns
@@ -78,11 +81,25 @@ def handshake_batch() -> PacketBatch:
     return batch_from_packets(pkts, list(range(0, len(pkts) * 1000, 1000)))
 
 
-def _best(fn: Callable[[], float], reps: int) -> float:
-    return min(fn() for _ in range(reps))
+@dataclass(frozen=True)
+class FlowResult:
+    """ns/packet of every repetition of one workload; the section reports the best."""
+
+    name: str
+    samples_ns: tuple[float, ...]
+    target_ns: float
+
+    @property
+    def ns(self) -> float:
+        return min(self.samples_ns)
 
 
-def bench_existing(reps: int = 20) -> float:
+def _samples(fn: Callable[[], float], reps: int, per: float) -> tuple[float, ...]:
+    """``fn()`` returns the seconds of one repetition; scaled by ``per`` (ns per packet)."""
+    return tuple(fn() * per for _ in range(reps))
+
+
+def bench_existing(reps: int = 20) -> tuple[float, ...]:
     """Established flows carrying on: every repetition continues each conversation
     (sequence and ACK numbers and timestamps advance), so segments are new data and
     ACKs yield RTT samples — the steady state of a live flow, not replayed duplicates."""
@@ -108,13 +125,13 @@ def bench_existing(reps: int = 20) -> float:
         table.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
         return time.perf_counter() - t
 
-    ns = _best(once, reps) / batch.count * 1e9
+    ns = _samples(once, reps, 1e9 / batch.count)
     totals = table.totals
     assert totals["retransmissions"] == 0 and totals["out_of_order"] == 0, totals
     return ns
 
 
-def bench_new(rounds: int = 4, reps: int = 5) -> float:
+def bench_new(rounds: int = 4, reps: int = 5) -> tuple[float, ...]:
     """New flows into a table pre-sized for the default 100,000 flows (no eviction)."""
     batches = [new_flow_batch(r * BATCH) for r in range(rounds)]
     decoded = [_decoded(b) for b in batches]
@@ -128,10 +145,10 @@ def bench_new(rounds: int = 4, reps: int = 5) -> float:
             table.observe(b.ts_ns, b.wirelens, c, b.count)
         return time.perf_counter() - t
 
-    return _best(once, reps) / ((rounds - 1) * BATCH) * 1e9
+    return _samples(once, reps, 1e9 / ((rounds - 1) * BATCH))
 
 
-def bench_new_evicting(rounds: int = 8, reps: int = 3) -> float:
+def bench_new_evicting(rounds: int = 8, reps: int = 3) -> tuple[float, ...]:
     """New flows into a full table: every insert evicts the least recently seen flow."""
     batches = [new_flow_batch(r * BATCH) for r in range(rounds)]
     decoded = [_decoded(b) for b in batches]
@@ -144,10 +161,10 @@ def bench_new_evicting(rounds: int = 8, reps: int = 3) -> float:
             table.observe(b.ts_ns, b.wirelens, c, b.count)
         return time.perf_counter() - t
 
-    return _best(once, reps) / ((rounds - 1) * BATCH) * 1e9
+    return _samples(once, reps, 1e9 / ((rounds - 1) * BATCH))
 
 
-def bench_handshake(reps: int = 10) -> float:
+def bench_handshake(reps: int = 10) -> tuple[float, ...]:
     batch = handshake_batch()
     cols = DecodedColumns.allocate(batch.count)
 
@@ -158,23 +175,55 @@ def bench_handshake(reps: int = 10) -> float:
         table.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
         return time.perf_counter() - t
 
-    return _best(once, reps) / batch.count * 1e9
+    return _samples(once, reps, 1e9 / batch.count)
 
 
-def main() -> list[tuple[str, float, float]]:
+EXISTING = "flow_observe (existing flow)"
+NEW = "flow_observe (new flow, steady state)"
+EVICTING = "flow_observe (new flow, table full: evicting)"
+HANDSHAKE = "handshake_sequence (parse + observe)"
+
+
+def main(argv: list[str] | None = None) -> list[FlowResult]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and repetitions")
+    args = parser.parse_args(argv)
     engine.warm_up()
-    results = [
-        ("flow_observe (existing flow)", bench_existing(), 25.0),
-        ("flow_observe (new flow, steady state)", bench_new(), 150.0),
-        ("flow_observe (new flow, table full: evicting)", bench_new_evicting(), 150.0),
-        ("handshake_sequence (parse + observe)", bench_handshake(), 60.0),
-    ]
-    for name, ns, target in results:
+    if args.quick:
+        runs = [
+            (EXISTING, lambda: bench_existing(reps=3), 25.0),
+            (NEW, lambda: bench_new(rounds=2, reps=2), 150.0),
+            (EVICTING, lambda: bench_new_evicting(rounds=3, reps=1), 150.0),
+            (HANDSHAKE, lambda: bench_handshake(reps=3), 60.0),
+        ]
+    else:
+        runs = [
+            (EXISTING, bench_existing, 25.0),
+            (NEW, bench_new, 150.0),
+            (EVICTING, bench_new_evicting, 150.0),
+            (HANDSHAKE, bench_handshake, 60.0),
+        ]
+    results = [FlowResult(name, run(), target) for name, run, target in runs]
+    for r in results:
+        ns, target = r.ns, r.target_ns
         verdict = "PASS" if ns <= target else "FAIL"
-        print(
-            f"{name:48s} {ns:7.1f} ns/pkt {1e3 / ns:7.1f} Mpps  target <= {target:g} ns  {verdict}"
-        )
+        mpps = 1e3 / ns
+        print(f"{r.name:48s} {ns:7.1f} ns/pkt {mpps:7.1f} Mpps  target <= {target:g} ns  {verdict}")
     return results
+
+
+def figures(results: list[FlowResult]) -> list[Figure]:
+    """flow_observe (existing, new) and handshake_sequence, best ns/packet."""
+    by_name = {r.name: r for r in results}
+    rows = [
+        ("flow_observe, existing flow", EXISTING),
+        ("flow_observe, new flow (steady state)", NEW),
+        ("handshake_sequence (parse + observe)", HANDSHAKE),
+    ]
+    return [
+        at_most(label, by_name[key].target_ns, by_name[key].ns, "ns/pkt", by_name[key].samples_ns)
+        for label, key in rows
+    ]
 
 
 if __name__ == "__main__":

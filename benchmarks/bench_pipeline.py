@@ -18,10 +18,13 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import traces
+from benchmarks.figures import Figure, at_least, at_most, not_measured
 from netscope import engine
 from netscope.batch import PacketBatch, batch_from_packets
 from netscope.flows.table import FlowOptions
@@ -31,7 +34,7 @@ from netscope.pipeline.sharded import PipelineProcessor
 from netscope.sources import open_capture_file
 
 BATCH = 32768
-DEFAULT_TRACE = "/work/bench/mixed-2m.pcap"
+DEFAULT_TRACE = str(traces.reference_path())
 
 
 def routing_batch() -> PacketBatch:
@@ -50,7 +53,8 @@ def routing_batch() -> PacketBatch:
     return batch_from_packets([pkts[i] for i in order])
 
 
-def bench_routing(shards: int = 4, reps: int = 200) -> float:
+def bench_routing(shards: int = 4, reps: int = 200) -> tuple[float, ...]:
+    """ns/packet of every repetition (the section reports the best)."""
     from netscope.kernels.router import route_batch, split_by_shard
 
     b = routing_batch()
@@ -60,13 +64,13 @@ def bench_routing(shards: int = 4, reps: int = 200) -> float:
     order = np.zeros(n, dtype=np.int32)
     counts = np.zeros(shards, dtype=np.int64)
     starts = np.zeros(shards + 1, dtype=np.int64)
-    best = float("inf")
+    samples = []
     for _ in range(reps):
         t0 = time.perf_counter_ns()
         route_batch(b.buf, b.offsets, b.caplens, b.linktypes, 0, n, shards, shard, need, counts)
         split_by_shard(shard, n, counts, starts, order)
-        best = min(best, time.perf_counter_ns() - t0)
-    return best / n
+        samples.append((time.perf_counter_ns() - t0) / n)
+    return tuple(samples)
 
 
 def run_once(trace: str, workers: int) -> tuple[float, float, int]:
@@ -88,18 +92,37 @@ def run_once(trace: str, workers: int) -> tuple[float, float, int]:
     return time.perf_counter() - t0, time.process_time() - c0, flows
 
 
-def main(argv: list[str] | None = None) -> int:
+@dataclass(frozen=True)
+class PipelineResult:
+    """Routing ns/packet samples and, per configuration (0 = inline), wall/CPU seconds."""
+
+    routing_ns: tuple[float, ...]
+    trace: str | None = None
+    wall: dict[int, list[float]] = field(default_factory=dict)
+    cpu: dict[int, list[float]] = field(default_factory=dict)
+    flows: dict[int, int] = field(default_factory=dict)
+
+    def speedup(self, workers: int) -> float | None:
+        """Median inline wall time / median wall time with ``workers`` (None: not run)."""
+        if workers not in self.wall or 0 not in self.wall:
+            return None
+        return statistics.median(self.wall[0]) / statistics.median(self.wall[workers])
+
+
+def main(argv: list[str] | None = None) -> PipelineResult:
     ap = argparse.ArgumentParser(prog="bench_pipeline")
     ap.add_argument("--trace", default=DEFAULT_TRACE)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--routing-reps", type=int, default=200)
     args = ap.parse_args(argv)
     engine.warm_up(announce=False)
     print("Pipeline")
-    print(f"  shard_routing (4 shards):     {bench_routing():6.2f} ns/packet")
+    routing = bench_routing(reps=args.routing_reps)
+    print(f"  shard_routing (4 shards):     {min(routing):6.2f} ns/packet")
     if not Path(args.trace).is_file():
         print(f"  (end to end skipped: {args.trace} not found)")
-        return 0
+        return PipelineResult(routing)
     configs = [0] + [int(w) for w in args.workers.split(",")]
     times: dict[int, list[float]] = {w: [] for w in configs}
     cpu: dict[int, list[float]] = {w: [] for w in configs}
@@ -123,8 +146,44 @@ def main(argv: list[str] | None = None) -> int:
             f"cpu {statistics.median(cpu[w]) * 1000:7.1f} ms   ({flows[w]} flows at end)"
         )
     print(f"  load average (1 min): {load0:.2f} before, {load1:.2f} after; cpus={os.cpu_count()}")
-    return 0
+    return PipelineResult(routing, Path(args.trace).name, times, cpu, flows)
+
+
+ROUTING_TARGET_NS = 4.0
+SPEEDUP_TARGET = 1.7
+
+
+def routing_figure(result: PipelineResult) -> Figure:
+    return at_most(
+        "shard_routing, 4 shards",
+        ROUTING_TARGET_NS,
+        min(result.routing_ns),
+        "ns/pkt",
+        result.routing_ns,
+    )
+
+
+def speedup_figure(result: PipelineResult) -> Figure:
+    name, target = "pipeline, 2 workers vs inline", f">= {SPEEDUP_TARGET:g}x"
+    speedup = result.speedup(2)
+    if speedup is None:
+        return not_measured(name, target, "skipped (no trace or no 2-worker run)")
+    inline = statistics.median(result.wall[0])
+    return at_least(
+        name,
+        SPEEDUP_TARGET,
+        speedup,
+        "x",
+        [inline / w for w in result.wall[2]],
+        measured_text=f"{speedup:.2f}x ({result.trace})",
+        target_text=target,
+        extra={"inline_s": result.wall[0], "workers2_s": result.wall[2]},
+    )
+
+
+def figures(result: PipelineResult) -> list[Figure]:
+    return [routing_figure(result), speedup_figure(result)]
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
