@@ -421,11 +421,18 @@ def observe(  # type: ignore[no-untyped-def]
     tick_pkts = g[G_TICK_PKTS]
     last_ts = g[G_LAST_TS]
     tick_at = p[P_TICK_AT_NS]
+    # Likewise the free-row stack top and the flows created since the last sync.
+    free_top = g[G_FREE_TOP]
+    created = np.int64(0)
     for i in range(start, count):
         ts = ts_ns[i]
         if ts >= tick_at:
             g[G_LRU_HEAD] = lru_head
             g[G_LRU_TAIL] = lru_tail
+            g[G_FREE_TOP] = free_top
+            g[G_ACTIVE] += created
+            g[G_TOTAL_CREATED] += created
+            created = 0
             g[G_TICK_BYTES] = tick_bytes
             g[G_TICK_PKTS] = tick_pkts
             g[G_LAST_TS] = last_ts
@@ -435,6 +442,10 @@ def observe(  # type: ignore[no-untyped-def]
         if timeout > 0 and ts >= g[G_NEXT_EXPIRY_NS]:
             g[G_LRU_HEAD] = lru_head
             g[G_LRU_TAIL] = lru_tail
+            g[G_FREE_TOP] = free_top
+            g[G_ACTIVE] += created
+            g[G_TOTAL_CREATED] += created
+            created = 0
             status = _sweep_idle(
                 ts, keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
                 ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
@@ -447,6 +458,7 @@ def observe(  # type: ignore[no-untyped-def]
             g[G_NEXT_EXPIRY_NS] = ts + SWEEP_EVERY_NS
             lru_head = g[G_LRU_HEAD]
             lru_tail = g[G_LRU_TAIL]
+            free_top = g[G_FREE_TOP]
 
         wl = np.int64(wirelens[i])
         pr = proto[i]
@@ -499,11 +511,15 @@ def observe(  # type: ignore[no-untyped-def]
 
         # ---- capacity checks (no mutation before these) ----
         evict = False
-        if row < 0 and g[G_FREE_TOP] == 0:
+        if row < 0 and free_top == 0:
             if p[P_MAX_FLOWS] > 0 and lru_head >= 0:
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
                     g[G_LRU_HEAD] = lru_head
                     g[G_LRU_TAIL] = lru_tail
+                    g[G_FREE_TOP] = free_top
+                    g[G_ACTIVE] += created
+                    g[G_TOTAL_CREATED] += created
+                    created = 0
                     g[G_TICK_BYTES] = tick_bytes
                     g[G_TICK_PKTS] = tick_pkts
                     g[G_LAST_TS] = last_ts
@@ -512,6 +528,10 @@ def observe(  # type: ignore[no-untyped-def]
             else:
                 g[G_LRU_HEAD] = lru_head
                 g[G_LRU_TAIL] = lru_tail
+                g[G_FREE_TOP] = free_top
+                g[G_ACTIVE] += created
+                g[G_TOTAL_CREATED] += created
+                created = 0
                 g[G_TICK_BYTES] = tick_bytes
                 g[G_TICK_PKTS] = tick_pkts
                 g[G_LAST_TS] = last_ts
@@ -526,6 +546,10 @@ def observe(  # type: ignore[no-untyped-def]
             if evict:
                 g[G_LRU_HEAD] = lru_head
                 g[G_LRU_TAIL] = lru_tail
+                g[G_FREE_TOP] = free_top
+                g[G_ACTIVE] += created
+                g[G_TOTAL_CREATED] += created
+                created = 0
                 _remove_flow(
                     keys,
                     i64,
@@ -550,8 +574,9 @@ def observe(  # type: ignore[no-untyped-def]
                 )
                 lru_head = g[G_LRU_HEAD]
                 lru_tail = g[G_LRU_TAIL]
-            g[G_FREE_TOP] -= 1
-            row = free_rows[g[G_FREE_TOP]]
+                free_top = g[G_FREE_TOP]
+            free_top -= 1
+            row = free_rows[free_top]
             keys[row, K_A_HI] = k0
             keys[row, K_A_LO] = k1
             keys[row, K_B_HI] = k2
@@ -575,8 +600,7 @@ def observe(  # type: ignore[no-untyped-def]
             else:
                 lru_head = row
             lru_tail = row
-            g[G_ACTIVE] += 1
-            g[G_TOTAL_CREATED] += 1
+            created += 1
         elif lru_tail != row:
             # move to the tail of the LRU list (row is not the tail, so it has a next)
             prev_row = links[row, L_PREV]
@@ -695,6 +719,10 @@ def observe(  # type: ignore[no-untyped-def]
         u8[row, B_SEQFLAGS] = sflags
     g[G_LRU_HEAD] = lru_head
     g[G_LRU_TAIL] = lru_tail
+    g[G_FREE_TOP] = free_top
+    g[G_ACTIVE] += created
+    g[G_TOTAL_CREATED] += created
+    created = 0
     g[G_TICK_BYTES] = tick_bytes
     g[G_TICK_PKTS] = tick_pkts
     g[G_LAST_TS] = last_ts
