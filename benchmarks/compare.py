@@ -65,8 +65,13 @@ class ToolResult:
     note: str = ""
 
     @property
+    def failed(self) -> bool:
+        return not self.samples
+
+    @property
     def seconds(self) -> float:
-        return statistics.median(self.samples)
+        """Median seconds (NaN for a tool that failed)."""
+        return statistics.median(self.samples) if self.samples else float("nan")
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,12 @@ class Comparison:
     rows: list[ToolResult]
 
     def baseline(self) -> ToolResult | None:
-        return next((r for r in self.rows if r.label == INLINE), None)
+        return next((r for r in self.rows if r.label == INLINE and not r.failed), None)
 
     def ratio(self, row: ToolResult) -> float | None:
         """``row``'s time / NetScope inline's time (> 1: NetScope is faster)."""
         base = self.baseline()
-        return row.seconds / base.seconds if base else None
+        return row.seconds / base.seconds if base and not row.failed else None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -98,7 +103,7 @@ class Comparison:
                     "tool": r.label,
                     "seconds_median": r.seconds,
                     "samples_s": list(r.samples),
-                    "packets_per_s": self.packets / r.seconds,
+                    "packets_per_s": None if r.failed else self.packets / r.seconds,
                     "ratio_vs_netscope_inline": self.ratio(r),
                     "flow_analysis": r.flow_analysis,
                     "note": r.note,
@@ -154,15 +159,23 @@ def default_tools(scale_config: Path) -> list[Tool]:
     return tools
 
 
+class ToolFailed(RuntimeError):
+    """A timed command exited non-zero (its figure would be meaningless)."""
+
+    def __init__(self, cmd: list[str], returncode: int, stderr: bytes) -> None:
+        super().__init__(f"{' '.join(cmd)} exited {returncode}: {stderr[-500:]!r}")
+        self.returncode = returncode
+
+
 def run_once(cmd: list[str]) -> float:
-    """Wall seconds of one process; output discarded, a failure aborts the comparison."""
+    """Wall seconds of one process; output discarded, a failure raises :class:`ToolFailed`."""
     t0 = time.perf_counter()
     proc = subprocess.run(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, cwd=REPO_ROOT
     )
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-500:]!r}")
+        raise ToolFailed(cmd, proc.returncode, proc.stderr)
     return elapsed
 
 
@@ -182,12 +195,28 @@ def count_packets(trace: Path) -> int:
 
 
 def compare_trace(trace: Path, tools: list[Tool], reps: int, budget_s: float) -> Comparison:
-    """Every tool on ``trace``: one untimed run each, then ``reps`` interleaved rounds."""
+    """Every tool on ``trace``: one untimed run each, then ``reps`` interleaved rounds.
+
+    A tool that fails is reported as failed (with its exit status) and not run again; the
+    others go on.
+    """
     packets = count_packets(trace)
     samples: dict[str, list[float]] = {t.label: [] for t in tools}
     once_only: dict[str, str] = {}
+
+    def attempt(t: Tool) -> float | None:
+        try:
+            return run_once(t.command(trace))
+        except ToolFailed as exc:
+            print(f"   {t.label} failed: {exc}", flush=True)
+            samples[t.label].clear()
+            once_only[t.label] = f"failed (exit {exc.returncode})"
+            return None
+
     for t in tools:
-        first = run_once(t.command(trace))  # warm-up (page cache, kernel cache)
+        first = attempt(t)  # warm-up (page cache, kernel cache)
+        if first is None:
+            continue
         if first * reps > budget_s:
             # the untimed run already tells: N runs would not fit the budget, so this one
             # run is the figure (its cache warm-up is the other tools' too)
@@ -197,7 +226,9 @@ def compare_trace(trace: Path, tools: list[Tool], reps: int, budget_s: float) ->
     for _ in range(reps):
         for t in tools:
             if t.label not in once_only:
-                samples[t.label].append(run_once(t.command(trace)))
+                seconds = attempt(t)
+                if seconds is not None:
+                    samples[t.label].append(seconds)
     rows = [
         ToolResult(t.label, tuple(samples[t.label]), t.flow_analysis, once_only.get(t.label, ""))
         for t in tools
@@ -214,8 +245,8 @@ def format_comparison(c: Comparison) -> str:
         body.append(
             (
                 r.label,
-                f"{r.seconds:.3f}",
-                f"{c.packets / r.seconds / 1e6:.2f} M",
+                "-" if r.failed else f"{r.seconds:.3f}",
+                "-" if r.failed else f"{c.packets / r.seconds / 1e6:.2f} M",
                 f"{ratio:.2f}x" if ratio is not None else "n/a",
                 "yes" if r.flow_analysis else "no",
                 r.note or f"median of {len(r.samples)}",

@@ -14,6 +14,11 @@ Options:
 - ``--json PATH``: every figure with its raw samples, and the comparison's samples.
 - ``--no-compare``: skip the side-by-side comparison.
 - ``--generator genpcap|netscope``: what makes the reference trace if it is missing.
+- ``--at REV``: benchmark the ``src/`` of a commit instead of the working tree (extracted
+  once to ``$TMPDIR/netscope-bench-src/SHA``; the suite re-executes itself with that
+  directory first on ``PYTHONPATH``, so every child process runs it too). For a shared
+  checkout whose kernels someone is editing: every edit of a kernel file changes the kernel
+  cache's fingerprint, and runs would otherwise recompile mid-benchmark.
 
 A section that fails prints its error and leaves its rows ``n/a``; the exit status is 1 then
 (and 0 otherwise, whatever passed or failed: targets are reported, not enforced).
@@ -24,6 +29,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -202,6 +211,62 @@ def to_json(results: dict[str, Any]) -> Any:
     return conv(results)
 
 
+REV_ENV = "NETSCOPE_BENCH_REV"
+
+
+def _git(*args: str) -> str:
+    from benchmarks.common import REPO_ROOT
+
+    cmd = ["git", "-C", str(REPO_ROOT), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def snapshot_src(rev: str) -> tuple[str, Path]:
+    """(full sha, directory holding ``src/`` of ``rev``), extracted once per commit."""
+    from benchmarks.common import REPO_ROOT
+
+    sha = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    root = Path(tempfile.gettempdir()) / "netscope-bench-src" / sha
+    if not (root / "src" / "netscope").is_dir():
+        tmp = root.with_name(f"{sha}.tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", sha, "src"],
+                                 capture_output=True, check=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive, check=True)
+        # built, not committed: the dashboard's bundled Chart.js (make web-assets)
+        vendor = Path("src/netscope/web/static/vendor")
+        if (REPO_ROOT / vendor).is_dir():
+            shutil.copytree(REPO_ROOT / vendor, tmp / vendor, dirs_exist_ok=True)
+        tmp.replace(root)
+    return sha, root
+
+
+def source_description() -> str:
+    """Which NetScope source this run measures: a snapshot, or the working tree's HEAD
+    (saying so when ``src/`` has uncommitted changes)."""
+    if os.environ.get(REV_ENV):
+        return f"netscope src at {os.environ[REV_ENV][:12]} (snapshot)"
+    try:
+        sha = _git("rev-parse", "--short=12", "HEAD")
+        dirty = _git("status", "--porcelain", "src")
+    except (OSError, subprocess.CalledProcessError):
+        return "netscope src (not a git checkout)"
+    return f"netscope src at {sha}" + (" + uncommitted changes" if dirty else "")
+
+
+def reexec_at(rev: str, argv: list[str]) -> None:
+    """Run the suite again, on the ``src/`` of ``rev`` (never returns)."""
+    sha, root = snapshot_src(rev)
+    rest = list(argv)
+    i = rest.index("--at")
+    del rest[i : i + 2]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "src"), env.get("PYTHONPATH")) if p)
+    env[REV_ENV] = sha
+    print(f"benchmarking src/ of {rev} = {sha[:12]} from {root}", flush=True)
+    os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *rest], env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
@@ -214,11 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reps", type=int, default=5, help="whole-process runs per command")
     p.add_argument("--generator", choices=("genpcap", "netscope"), default="genpcap",
                    help="what makes the reference trace if it is missing")  # fmt: skip
+    p.add_argument("--at", metavar="REV", help="benchmark src/ of this commit (e.g. HEAD)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if args.at:
+        reexec_at(args.at, argv)
     import netscope.engine  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
     from benchmarks.common import machine_description
 
@@ -243,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick (not comparable with full runs)" if args.quick else "full"
+    source = source_description()
     print(format_table(table, title=f"== SPEC §9 targets ({mode}; {stamp}; {elapsed:.0f} s)"))
+    print(f"   {source}")
     print(f"   machine: {machine_description()}; load average {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(
@@ -252,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                     "date": stamp,
                     "mode": mode,
                     "machine": machine_description(),
+                    "source": source,
                     "figures": [f.to_dict() for f in table],
                     "raw": to_json(raw),
                 },

@@ -291,6 +291,7 @@ def test_suite_main_prints_table_and_json(
     table = out[out.index("== SPEC §9 targets") :]
     assert table.splitlines()[1].split() == ["figure", "target", "measured", "status"]
     assert "error in pipeline" in table
+    assert "   netscope src at " in table
     data = json.loads(out_json.read_text())
     assert [f["name"] for f in data["figures"]] == [n for n, _ in suite.SPEC_ROWS]
     statuses = {f["name"]: f["status"] for f in data["figures"]}
@@ -299,6 +300,20 @@ def test_suite_main_prints_table_and_json(
     assert statuses["shard_routing, 4 shards"] == NA
     assert data["figures"][0]["samples"]
     assert data["raw"]["parse_packet"][0]["name"] == bench_parse.SYN_ROW
+
+
+def test_snapshot_of_a_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``--at REV`` benchmarks ``src/`` as committed, extracted once per commit."""
+    monkeypatch.setattr(suite.tempfile, "gettempdir", lambda: str(tmp_path))
+    try:
+        sha, root = suite.snapshot_src("HEAD")
+    except (OSError, suite.subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    assert root == tmp_path / "netscope-bench-src" / sha
+    assert (root / "src" / "netscope" / "__init__.py").is_file()
+    assert suite.snapshot_src(sha) == (sha, root)
+    monkeypatch.setenv(suite.REV_ENV, sha)
+    assert suite.source_description() == f"netscope src at {sha[:12]} (snapshot)"
 
 
 def test_suite_options() -> None:
@@ -357,8 +372,13 @@ def test_compare_runs_slow_tools_once(tmp_path: Path) -> None:
         compare.Tool("argv", (sys.executable, "-c", "import sys, os; "
                               "sys.exit(not os.path.isfile(sys.argv[1]))", "{trace}"), True),
     ]  # fmt: skip
+    tools.append(compare.Tool("broken", (sys.executable, "-c", "raise SystemExit(3)"), True))
     c = compare.compare_trace(trace, tools, reps=3, budget_s=1.0)
     rows = {r.label: r for r in c.rows}
+    assert rows["broken"].failed and rows["broken"].note == "failed (exit 3)"
+    assert c.ratio(rows["broken"]) is None
+    broken_line = next(ln for ln in compare.format_comparison(c).splitlines() if "broken" in ln)
+    assert broken_line.split()[1:4] == ["-", "-", "n/a"]
     assert c.packets == 200
     assert len(rows[compare.INLINE].samples) == 3 and rows[compare.INLINE].note == ""
     assert len(rows["slow"].samples) == 1 and rows["slow"].note.startswith("1 run")
