@@ -60,26 +60,20 @@ from netscope.constants import (
     TCP_ACK,
     TCP_SYN,
 )
-from netscope.kernels._jit import _OPTIONS, inline_helper
+from netscope.kernels._jit import NO_RUNTIME_OPTIONS, inline_helper, kernel
 from netscope.kernels.flowtable import _mix
 
-# Numba options come from ``_jit``; these kernels add one. They allocate nothing, so they
-# are compiled without numba's reference-counting runtime: with it, every array handed to a
-# helper costs an atomic incref/decref pair, and threading ~13 arrays through the helpers
-# cost ~300 ns per SYN, 15x the real work (measured). IR-inlined helpers (``inline_helper``)
-# take the caller's flags; the cold helpers below are compiled separately (``_helper``),
-# which keeps first-run compilation to seconds.
-_NO_NRT: dict[str, Any] = {**_OPTIONS, "_nrt": False}
-
-
-def _kernel(fn: Any) -> Any:
-    """An entry-point kernel (nopython, nogil, cached, no NRT)."""
-    return numba.njit(**_NO_NRT)(fn)
+# Entry points are ordinary ``kernel``s (no NRT, see ``_jit``: with numba's runtime every
+# array handed to a helper cost an atomic incref/decref pair, and threading ~13 arrays
+# through the helpers cost ~300 ns per SYN, 15x the real work — measured here first).
+# IR-inlined helpers (``inline_helper``) take the caller's flags; the cold helpers below
+# are compiled separately (``_helper``), which keeps first-run compilation to seconds.
+_kernel = kernel
 
 
 def _helper(fn: Any) -> Any:
-    """A cold helper compiled once and called (not inlined at the IR level)."""
-    return numba.njit(**_NO_NRT)(fn)
+    """A cold helper compiled once and called (not inlined at the IR level), no NRT."""
+    return numba.njit(**NO_RUNTIME_OPTIONS)(fn)
 
 
 # ---- parameter vector p (int64) ----

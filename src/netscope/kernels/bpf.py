@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels._jit import inline_helper, runtime_kernel
 
 # instruction kinds (see netscope.bpf.decode_program)
 K_LD_ABS_H = 0
@@ -251,7 +251,7 @@ def run_program(kind, alu, jt, jf, k, start, buf, p, caplen, wirelen, mem):  # t
         pc += 1
 
 
-@kernel
+@runtime_kernel
 def filter_batch(  # type: ignore[no-untyped-def]
     kind,
     alu,

@@ -89,7 +89,7 @@ from netscope.flows.layout import (
     TCP_STATE_SYN_SENT,
     TCP_STATE_UNKNOWN,
 )
-from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
 
 # parameter vector (int64) indices
 P_MAX_FLOWS = 0
@@ -258,11 +258,16 @@ def _remove_flow(  # type: ignore[no-untyped-def]
     """Emit ``row`` to the expired buffer (if wanted) and recycle it."""
     if p[P_KEEP_EXPIRED]:
         k = g[G_EXPIRED_COUNT]
-        exp_keys[k, :] = keys[row, :]
-        exp_i64[k, : i64.shape[1]] = i64[row, :]
+        # element loops, not slice copies: these kernels run without numba's runtime
+        for c in range(keys.shape[1]):
+            exp_keys[k, c] = keys[row, c]
+        for c in range(i64.shape[1]):
+            exp_i64[k, c] = i64[row, c]
         if f64.shape[0] == keys.shape[0]:  # deep mode keeps RTT columns
-            exp_f64[k, :] = f64[row, :]
-        exp_u8[k, :] = u8[row, :]
+            for c in range(f64.shape[1]):
+                exp_f64[k, c] = f64[row, c]
+        for c in range(u8.shape[1]):
+            exp_u8[k, c] = u8[row, c]
         exp_reason[k] = reason
         g[G_EXPIRED_COUNT] = k + 1
     else:
@@ -776,7 +781,7 @@ def rebuild_index(keys, u8, idx_row, idx_tag):  # type: ignore[no-untyped-def]
             _index_insert(idx_row, idx_tag, mask, np.uint32(h & np.uint64(0xFFFFFFFF)), row)
 
 
-@kernel
+@runtime_kernel
 def select_top(i64, u8, n, out_rows):  # type: ignore[no-untyped-def]
     """Rows of the ``n`` live flows with the largest positive byte delta, unordered.
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
 
 TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 1 << 4
@@ -178,7 +178,7 @@ def release_blocks(ring, block_size, n_blocks, first_block, count):  # type: ign
             b = 0
 
 
-@kernel
+@runtime_kernel
 def pack_pcap_records(  # type: ignore[no-untyped-def]
     buf, offsets, caplens, wirelens, ts_ns, start, count, out, out_pos, limit
 ):

@@ -63,7 +63,7 @@ from netscope.constants import (
     PPP_IPV4,
     PPP_IPV6,
 )
-from netscope.kernels._jit import inline_helper, kernel
+from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
 from netscope.kernels.byteorder import u16be, u32be, u32le, u64be
 from netscope.kernels.decode import MAX_VLAN_TAGS
 
@@ -336,7 +336,7 @@ def route_batch(buf, offsets, caplens, linktypes, start, stop, shards, shard, ne
     return unsupported
 
 
-@kernel
+@runtime_kernel
 def split_by_shard(shard, n, counts, starts, order):  # type: ignore[no-untyped-def]
     """Counting sort: ``order[starts[s]:starts[s+1]]`` lists shard ``s``'s packets
     (``0..n-1``, in arrival order). ``starts`` has ``len(counts) + 1`` entries."""
@@ -379,7 +379,7 @@ def gather_shards(  # type: ignore[no-untyped-def]
     return pos
 
 
-@kernel
+@runtime_kernel
 def route_copy(  # type: ignore[no-untyped-def]
     buf, offsets, caplens, linktypes, start, stop, shards, shard, need, counts,
     out_buf, out_off, pos0,
