@@ -9,6 +9,8 @@ computes the same per-flow counts as NetScope.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -462,3 +464,34 @@ def test_dpkt_loop_prints_table(
     flows = dpkt_flows.aggregate(path)
     packets = sum(c[0] + c[2] for c in flows.values())
     assert lines[-1] == f"{len(flows)} conversations, {packets} TCP/UDP packets"
+
+
+# ------------------------------------------------------------------ the whole suite, quick
+
+
+@pytest.mark.slow
+def test_quick_suite_end_to_end(tmp_path: Path) -> None:
+    """``python -m benchmarks --quick --no-compare`` on freshly generated small traces: every
+    benchmark module still runs against the current kernels, and the table and JSON have
+    every SPEC row (~20 s once the kernels are compiled; values are not checked)."""
+    env = dict(os.environ, NETSCOPE_BENCH_DIR=str(tmp_path / "bench"))
+    env.pop("NUMBA_DISABLE_JIT", None)
+    out_json = tmp_path / "figures.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--no-compare", "--json", str(out_json)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    table = proc.stdout[proc.stdout.index("== SPEC §9 targets") :].splitlines()
+    assert table[1].split() == ["figure", "target", "measured", "status"]
+    assert len(table) == 3 + 17 + 3  # title, head, rule; rows; counts, source, machine
+    figures = json.loads(out_json.read_text())["figures"]
+    assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
+    not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}
+    for f in figures:
+        assert f["status"] == NA if f["name"] in not_run else f["status"] in (PASS, FAIL), f
+    assert (tmp_path / "bench" / "quick" / "small-200k.pcap").is_file()
