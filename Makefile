@@ -45,7 +45,7 @@ lint: setup
 	$(VENV)/bin/mypy
 
 ## The benchmark suite and the side-by-side comparison, ending with the SPEC §9 table
-## (~20 min; BENCH_ARGS=--quick for a ~1 min smoke run, --cold, --json PATH).
+## (~10 min; BENCH_ARGS=--quick for a ~1 min smoke run, --cold, --json PATH, --at HEAD).
 BENCH_ARGS ?=
 bench: setup
 	$(PY) -m benchmarks $(BENCH_ARGS)
