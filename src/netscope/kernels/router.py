@@ -336,7 +336,7 @@ def route_batch(buf, offsets, caplens, linktypes, start, stop, shards, shard, ne
     return unsupported
 
 
-@runtime_kernel
+@kernel
 def split_by_shard(shard, n, counts, starts, order):  # type: ignore[no-untyped-def]
     """Counting sort: ``order[starts[s]:starts[s+1]]`` lists shard ``s``'s packets
     (``0..n-1``, in arrival order). ``starts`` has ``len(counts) + 1`` entries."""
@@ -345,11 +345,14 @@ def split_by_shard(shard, n, counts, starts, order):  # type: ignore[no-untyped-
         starts[s] = acc
         acc += counts[s]
     starts[counts.shape[0]] = acc
-    cursor = starts[:-1].copy()
+    # starts[s] serves as shard s's write cursor (no scratch array, so no allocation)
+    # and is moved back to the shard's first index afterwards.
     for i in range(n):
         s = shard[i]
-        order[cursor[s]] = i
-        cursor[s] += 1
+        order[starts[s]] = i
+        starts[s] += 1
+    for s in range(counts.shape[0]):
+        starts[s] -= counts[s]
 
 
 @kernel
