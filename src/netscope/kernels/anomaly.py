@@ -60,7 +60,7 @@ from netscope.constants import (
     TCP_ACK,
     TCP_SYN,
 )
-from netscope.kernels._jit import NO_RUNTIME_OPTIONS, inline_helper, kernel
+from netscope.kernels._jit import NO_RUNTIME_OPTIONS, inline_helper, kernel, large_helper
 from netscope.kernels.flowtable import _mix
 
 # Entry points are ordinary ``kernel``s (no NRT, see ``_jit``: with numba's runtime every
@@ -360,7 +360,7 @@ def _sf_free_key(sf_u, sf_idx, sf_free, g, row):  # type: ignore[no-untyped-def]
     g[G_SF_KEYS] -= 1
 
 
-@inline_helper
+@large_helper
 def _sf_pop(  # type: ignore[no-untyped-def]
     now,
     g,
@@ -396,7 +396,7 @@ def _sf_pop(  # type: ignore[no-untyped-def]
         _sf_free_key(sf_u, sf_idx, sf_free, g, row)
 
 
-@inline_helper
+@large_helper
 def _sf_expire(  # type: ignore[no-untyped-def]
     now, p, g, sf_u, sf_i, sf_idx, sf_free, sm_u, sm_i, sm_idx, sm_free, q_ts, q_key, q_mem
 ):
@@ -405,7 +405,7 @@ def _sf_expire(  # type: ignore[no-untyped-def]
         _sf_pop(now, g, sf_u, sf_i, sf_idx, sf_free, sm_u, sm_i, sm_idx, sm_free, q_key, q_mem)
 
 
-@inline_helper
+@large_helper
 def _sf_event(  # type: ignore[no-untyped-def]
     now,
     l3v,
@@ -498,7 +498,7 @@ def _sf_event(  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------ port scan
 
 
-@inline_helper
+@large_helper
 def _ps_free_key(ps_u, ps_h, ps_idx, ps_free, g, row):  # type: ignore[no-untyped-def]
     """Free a key row; its generation moves on, orphaning any member rows it still has."""
     _idx_delete(ps_idx, ps_u[row, PSK_TAG], row)
@@ -509,7 +509,7 @@ def _ps_free_key(ps_u, ps_h, ps_idx, ps_free, g, row):  # type: ignore[no-untype
     g[G_PS_KEYS] -= 1
 
 
-@inline_helper
+@large_helper
 def _ps_member_pop(g, ps_h, pm_u, pm_h, pm_idx, pm_free, m):  # type: ignore[no-untyped-def]
     """Drop member ``m`` (expired or forgotten) and uncount it from its key, if still its."""
     w0 = pm_u[m, PMK_WORD0]
@@ -541,7 +541,7 @@ def _ps_retire(now, row, g, ps_u, ps_i, ps_h, ps_idx, ps_free):  # type: ignore[
         _ps_free_key(ps_u, ps_h, ps_idx, ps_free, g, row)
 
 
-@inline_helper
+@large_helper
 def _ps_expire(  # type: ignore[no-untyped-def]
     now, cutoff, g, ps_u, ps_i, ps_h, ps_idx, ps_free, pm_u, pm_i, pm_h, pm_idx, pm_free
 ):
@@ -556,7 +556,7 @@ def _ps_expire(  # type: ignore[no-untyped-def]
         _ps_retire(now, g[G_PS_KLRU_HEAD], g, ps_u, ps_i, ps_h, ps_idx, ps_free)
 
 
-@inline_helper
+@large_helper
 def _ps_touch(  # type: ignore[no-untyped-def]
     now,
     row,
@@ -633,7 +633,7 @@ def _ps_touch(  # type: ignore[no-untyped-def]
         g[G_PS_MEMBERS_PEAK] = g[G_PS_MEMBERS]
 
 
-@inline_helper
+@large_helper
 def _ps_event(  # type: ignore[no-untyped-def]
     now,
     l3v,
