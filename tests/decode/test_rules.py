@@ -362,3 +362,22 @@ def test_routing_header_final_destination(rtype: int, final_index: int) -> None:
 def test_truncated_ipv6_fixed_header() -> None:
     c = cols(b.ethernet(b.ipv6(b.udp()), ethertype=0x86DD)[: 14 + 39])
     assert (c["err"], c["l3_off"], c["l3"]) == (ERR_TRUNC_IP, 14, 0)
+
+
+def test_ipv4_total_length_zero_means_the_captured_bytes() -> None:
+    # Captured on a host with TCP segmentation offload: the stack leaves the length to the
+    # NIC. Like Wireshark, the packet then runs to the end of the captured bytes.
+    payload = bytes(3000)
+    frame = b.ethernet(b.ipv4(b.tcp(payload, flags=0x18), proto=6, total_length=0))
+    c = cols(frame)
+    assert c["err"] == 0
+    assert (c["l3"], c["proto"], c["sport"], c["dport"]) == (4, 6, 1234, 80)
+    assert c["payload_len"] == len(payload)
+    # a snaplen-cut frame: the payload ends where the capture ends
+    c = cols(frame[:200])
+    assert (c["err"], c["payload_len"]) == (0, 200 - 14 - 20 - 20)
+    # a UDP datagram the same way, and the detail view says what happened
+    udp = b.ethernet(b.ipv4(b.udp(b"x" * 100), total_length=0))
+    assert cols(udp)["payload_len"] == 100
+    detail = decode_packet(udp, LINKTYPE_ETHERNET).layers[1].extra
+    assert any("segmentation offload" in text for _label, text in detail)

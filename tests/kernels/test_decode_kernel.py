@@ -715,3 +715,24 @@ def test_columns_on_ip_errors_match_the_documented_rules() -> None:
         assert row["frag"] == FRAG_HEADER | FRAG_MORE
         assert (row["src_hi"], row["dst_lo"], row["ttl"]) == (V6A_HI, V6B_LO, 64)
         assert (row["l4_off"], row["payload_off"]) == (-1, -1)
+
+
+def test_ipv4_total_length_zero_agrees_with_the_readable_decoder_and_is_tracked() -> None:
+    """TSO captures (IPv4 total length 0) decode to the end of the captured bytes in the
+    kernel exactly as in the readable decoder, and the flow table counts them."""
+    from netscope.decode import decode_packet
+    from netscope.flows.table import FlowOptions, FlowTable
+
+    ip = bytearray(pk.ipv4(V4A, V4B, 6, tcp4(bytes(2800), flags="PA")))
+    ip[2:4] = b"\x00\x00"
+    frames = [eth(0x0800, bytes(ip)), eth(0x0800, bytes(ip))[:300]]
+    cols = decode_all(frames)
+    for k, frame in enumerate(frames):
+        assert cols.row(k) == decode_packet(frame, 1).columns()
+    assert cols.row(0)["err"] == 0 and cols.row(0)["payload_len"] == 2800
+    assert cols.row(1)["payload_len"] == 300 - 14 - 20 - 20
+
+    batch = batch_from_packets(frames)
+    table = FlowTable(FlowOptions())
+    table.observe(batch.ts_ns, batch.wirelens, cols, batch.count)
+    assert table.active == 1

@@ -2,7 +2,8 @@
 
 Checks, in this order (the kernel uses the same order, so the first failing check
 names the error): 20 bytes captured (else ERR_TRUNC_IP); version nibble 4 (else
-ERR_BAD_IP_VERSION); IHL >= 5 and total length >= IHL*4 (else ERR_BAD_IP_HEADER);
+ERR_BAD_IP_VERSION); IHL >= 5 and total length >= IHL*4 (else ERR_BAD_IP_HEADER; a total
+length of 0 means "to the end of the captured bytes", as with segmentation offload);
 IHL*4 bytes captured, options included (else ERR_TRUNC_IP). The L3 columns are
 written only when all of them pass. A wrong checksum is not an error: it only
 clears ``ip_csum_ok``.
@@ -152,9 +153,12 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
         pkt.fail(ERR_BAD_IP_VERSION)
         return
     hlen = v["ihl"] * 4
-    if v["ihl"] < 5 or v["total_length"] < hlen or avail < hlen:
+    # Total length 0: captured before segmentation offload filled it in; like Wireshark,
+    # the packet extends to the end of the captured bytes.
+    total = v["total_length"] or avail
+    if v["ihl"] < 5 or total < hlen or avail < hlen:
         layer = pkt.add(Layer("IPv4", offset, IPV4.size, v, _summary(v), headers=(IPV4,)))
-        if v["ihl"] < 5 or v["total_length"] < hlen:
+        if v["ihl"] < 5 or total < hlen:
             pkt.fail(ERR_BAD_IP_HEADER)
         else:
             layer.extra.append(("options", f"{hlen - IPV4.size} bytes, cut by the capture"))
@@ -177,6 +181,8 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
     )
     if hlen > IPV4.size:
         layer.extra.append(("options", _options_text(data, offset + IPV4.size, offset + hlen)))
+    if v["total_length"] == 0:
+        layer.extra.append(("length", f"0: segmentation offload, the {avail} captured bytes used"))
 
     frag = (FRAG_MORE if v["mf"] else 0) | (FRAG_NONINITIAL if v["frag_offset"] else 0)
     pkt.set_columns(
@@ -190,7 +196,7 @@ def decode(pkt: DecodedPacket, data: memoryview, offset: int) -> None:
         proto=v["protocol"],
         frag=frag,
     )
-    ip_remaining = v["total_length"] - hlen
+    ip_remaining = total - hlen
     if v["frag_offset"]:
         # A non-initial fragment carries no transport header: its bytes are payload.
         pkt.set_columns(payload_off=offset + hlen, payload_len=ip_remaining)

@@ -260,6 +260,8 @@ def decode_batch(  # type: ignore[no-untyped-def]
             else:
                 ihl = (np.int64(buf[ip]) & 0x0F) * 4
                 total = u16be(buf, ip + 2)
+                if total == 0:
+                    total = end - ip  # segmentation offload: trust the capture (as Wireshark)
                 if ihl < 20 or total < ihl:
                     e = ERR_BAD_IP_HEADER
                 elif end - ip < ihl:

@@ -221,6 +221,8 @@ def _route_one(buf, base, cap, lt, nsh, pow2, shard_mask):  # type: ignore[no-un
             if end - ip >= 20 and (buf[ip] >> 4) == 4:
                 ihl = (np.int64(buf[ip]) & 0x0F) * 4
                 total = u16be(buf, ip + 2)
+                if total == 0:
+                    total = end - ip  # segmentation offload, as the decoder reads it
                 if ihl >= 20 and total >= ihl and end - ip >= ihl:
                     ok = True
                     pr = np.int64(buf[ip + 9])
