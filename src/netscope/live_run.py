@@ -46,6 +46,7 @@ class CaptureStage:
         self.writer: Any = None  # netscope.sinks.pcap_writer.PcapSink once opened
         self._linktype: int | None = None
         self._snaplen = MAX_SNAPLEN
+        self._source: Any = None  # the capture-file reader (for pcapng interface snaplens)
         self._failed = False
 
     # ------------------------------------------------------------------ set-up
@@ -61,6 +62,7 @@ class CaptureStage:
         from netscope.bpf import OfflineFilter
 
         stage = cls(cfg)
+        stage._source = source
         header = getattr(source, "header", None)
         snaplen = int(header.snaplen) if header is not None else 0
         stage._snaplen = snaplen if 0 < snaplen <= MAX_SNAPLEN else MAX_SNAPLEN
@@ -118,6 +120,7 @@ class CaptureStage:
             return
         lts = batch.linktypes[: batch.count]
         if self.writer is None:
+            self._snaplen = self._interfaces_snaplen(int(lts[0]))
             self._open_writer(int(lts[0]))
         if self._linktype is not None and bool(np.any(lts != self._linktype)):
             other = int(lts[lts != self._linktype][0])
@@ -133,6 +136,18 @@ class CaptureStage:
         except OutputError:
             self._failed = True
             raise
+
+    def _interfaces_snaplen(self, linktype: int) -> int:
+        """The snaplen for the output header of a pcapng source: the largest of its
+        interfaces with ``linktype`` (0, "no limit", and unknown mean MAX_SNAPLEN), so the
+        written file declares what the capture declared rather than the maximum."""
+        interfaces = getattr(self._source, "interfaces", None)
+        if not interfaces:
+            return self._snaplen
+        lengths = [int(i.snaplen) for i in interfaces if int(i.linktype) == linktype]
+        if not lengths or min(lengths) <= 0:
+            return MAX_SNAPLEN
+        return min(max(lengths), MAX_SNAPLEN)
 
     def idle(self) -> None:
         """Called when no packet came (live timeouts): keeps the periodic flush going."""

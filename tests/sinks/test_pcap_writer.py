@@ -263,3 +263,30 @@ def test_mixed_link_types_are_refused(
     assert result.code == 1  # type: ignore[attr-defined]
     assert "mixes link types" in result.stderr  # type: ignore[attr-defined]
     assert "Capture complete." in result.stdout  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("snaplens", "expected"), [((1500,), 1500), ((300, 9000), 9000), ((0,), 262144)]
+)
+def test_pcapng_input_keeps_its_snaplen(
+    cli: Callable[..., object], tmp_path: Path, snaplens: tuple[int, ...], expected: int
+) -> None:
+    """Rewriting a pcapng declares the largest snaplen of its interfaces (0 = no limit),
+    not the maximum, and tcpdump reads the result back."""
+    from netscope.gen.pcapfile import write_pcapng
+
+    src = tmp_path / "in.pcapng"
+    packets = frames(20)
+    write_pcapng(
+        src,
+        interfaces=[(1, 9, s) for s in snaplens],
+        records=[(k % len(snaplens), ts, d, w) for k, (ts, d, w) in enumerate(packets)],
+    )
+    out = tmp_path / "out.pcap"
+    result = cli(["--read-pcap", str(src), "--write-pcap", str(out), "--quiet"])
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    header = out.read_bytes()[:24]
+    assert int.from_bytes(header[16:20], "little") == expected
+    assert len(read_back(out)) == len(packets)
+    if TCPDUMP:
+        assert len(tcpdump_packets(out)) == len(packets)
