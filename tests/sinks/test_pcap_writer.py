@@ -290,3 +290,17 @@ def test_pcapng_input_keeps_its_snaplen(
     assert len(read_back(out)) == len(packets)
     if TCPDUMP:
         assert len(tcpdump_packets(out)) == len(packets)
+
+
+def test_rotation_removes_an_earlier_runs_segments(tmp_path: Path) -> None:
+    """A second, shorter run at the same path leaves only its own segments (numbering
+    restarts at 1, so the first run's higher numbers would look newest); other files stay."""
+    out = tmp_path / "r.pcap"
+    for name in ("r.000007.pcap", "r.000012.pcap", "r.notes.pcap", "other.000001.pcap"):
+        (tmp_path / name).write_bytes(b"old")
+    packets = frames(3000, size=400)  # ~1.2 MB: two 1 MB segments
+    write_with_sink(out, packets, rotate_mb=1, max_files=5)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["other.000001.pcap", "r.000001.pcap", "r.000002.pcap", "r.notes.pcap"]
+    kept = read_back(tmp_path / "r.000001.pcap") + read_back(tmp_path / "r.000002.pcap")
+    assert kept == packets

@@ -106,6 +106,8 @@ class PcapSink:
             self._write_pending()
             self._close_fd()
         if self.rotate_bytes:
+            if self.segments == 0:
+                self._remove_stale_segments()
             self.segments += 1
             self._current = segment_path(self.path, self.segments)
         else:
@@ -128,6 +130,37 @@ class PcapSink:
         self._pending += FILE_HEADER_LEN
         self._seg_bytes = FILE_HEADER_LEN
         self._seg_packets = 0
+
+    def _remove_stale_segments(self) -> None:
+        """Delete ``NAME.NNNNNN.pcap`` segments an earlier run left at this path.
+
+        A run restarts numbering at 000001, so an earlier, longer run's higher-numbered
+        segments would otherwise survive and look like the newest data; a plain (unrotated)
+        output file is truncated the same way.
+        """
+        base = segment_base(self.path)
+        folder, prefix = os.path.split(base)
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            return  # creating the first segment reports the problem
+        for name in names:
+            index = name[len(prefix) + 1 : -len(".pcap")]
+            if (
+                name.startswith(prefix + ".")
+                and name.endswith(".pcap")
+                and len(index) == 6
+                and index.isdigit()
+            ):
+                stale = os.path.join(folder, name)
+                try:
+                    os.unlink(stale)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot delete old pcap segment {stale}: {exc.strerror}"
+                    ) from None
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1
