@@ -30,6 +30,9 @@ from netscope.errors import NetScopeError, OutputError
 log = logging.getLogger(__name__)
 
 MAX_SNAPLEN = 262144
+# A final partial stats line is printed only if the interval lasted at least this long
+# (shorter ones would show rates extrapolated from a few packets).
+MIN_FINAL_TICK_NS = 100_000_000
 
 
 class CaptureStage:
@@ -366,6 +369,13 @@ class LiveRun:
         finally:
             drops.poll()
             source.close()
+            if ticking and failure is None and cfg.stats.enabled:
+                # The last, partial interval (Ctrl-C, -c, end of capture): its rates cover
+                # the time it lasted, so the traffic since the last line is not lost.
+                now = time.time_ns()
+                if now - tick_start >= MIN_FINAL_TICK_NS:
+                    processor.wall_tick(tick_start, now)
+                    self.out.flush()
             if dashboard is not None:
                 dashboard.finish()
                 dashboard.stop()

@@ -431,3 +431,27 @@ def test_pipeline_mode_live(
         if f["protocol"] == "tcp" and tcp_port in (f["endpoint_a"]["port"], f["endpoint_b"]["port"])
     ]
     assert len(tcp) == 1 and tcp[0]["packets_a_to_b"] >= 3 and tcp[0]["packets_b_to_a"] >= 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_final_partial_stats_line_on_stop(
+    backend: str, receivers: dict[str, socket.socket]
+) -> None:
+    """Stopping mid-interval prints the partial interval's stats (rates over the time it
+    lasted), so the traffic since the last line is not lost."""
+    port = receivers["v4"].getsockname()[1]
+    cap = start(
+        ["-i", "lo", "-f", f"udp port {port}", "--quiet", "--stats", "--stats-interval-ms",
+         "60000"],
+        backend,
+    )  # fmt: skip
+    cap.wait_started()
+    send_udp(receivers["v4"], 20)
+    time.sleep(0.6)
+    code, out, err = cap.stop(signal.SIGINT)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("[stats]")]
+    assert len(lines) == 1, out
+    m = re.match(r"\[stats\] ([\d.]+) Mbps \| (\d+) pps \| 1 flows \|", lines[0])
+    assert m, lines[0]
+    assert float(m.group(1)) > 0 and int(m.group(2)) > 0
