@@ -111,7 +111,7 @@ def test_vlan_walk_is_bounded_at_eight_tags() -> None:
 def test_vlan_bound_is_the_kernels() -> None:
     from netscope.decode import link
 
-    kernel = pytest.importorskip("netscope.kernels.decode")
+    kernel = pytest.importorskip("netscope.kernels.headers")
     assert link.MAX_VLAN_TAGS == kernel.MAX_VLAN_TAGS
 
 

@@ -121,7 +121,7 @@ def _address_ethertype(family: int) -> int:
 
 
 # Tag stacks deeper than this are not walked further: the frame is treated as non-IP
-# (bounded work per packet). Must equal ``kernels.decode.MAX_VLAN_TAGS``.
+# (bounded work per packet). Must equal ``kernels.headers.MAX_VLAN_TAGS``.
 MAX_VLAN_TAGS = 8
 
 

@@ -19,49 +19,23 @@ from netscope.constants import (
     ERR_BAD_IP_HEADER,
     ERR_BAD_IP_VERSION,
     ERR_BAD_TCP_HEADER,
-    ERR_IPV6_EXT_LIMIT,
     ERR_TRUNC_IP,
-    ERR_TRUNC_IPV6_EXT,
     ERR_TRUNC_L4,
-    ERR_TRUNC_LINK,
-    ERR_UNSUPPORTED_LINK,
-    ETH_IPV4,
-    ETH_IPV6,
-    ETH_PPPOE_SESSION,
-    ETH_QINQ,
-    ETH_QINQ_OLD,
-    ETH_VLAN,
-    FRAG_HEADER,
     FRAG_MORE,
     FRAG_NONINITIAL,
-    IPPROTO_AH,
-    IPPROTO_DSTOPTS,
-    IPPROTO_FRAGMENT,
-    IPPROTO_HOPOPTS,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
-    IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
-    IPV6_MAX_EXT_HEADERS,
     L3_IPV4,
     L3_IPV6,
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    LINKTYPE_LOOP,
-    LINKTYPE_NULL,
-    LINKTYPE_RAW,
-    LINKTYPE_RAW_OPENBSD,
-    PPP_IPV4,
-    PPP_IPV6,
 )
 from netscope.kernels._jit import inline_helper, kernel
-from netscope.kernels.byteorder import u16be, u32be, u32le, u32ne, u64be
+from netscope.kernels.byteorder import u16be, u32be, u32ne, u64be
+from netscope.kernels.headers import ipv6_extensions, link_layer
 
-MAX_VLAN_TAGS = 8  # bounded tag walk; deeper stacks are treated as non-IP
+# The link walk (with its MAX_VLAN_TAGS bound) and the IPv6 extension walk are shared
+# with the router: kernels.headers.
 
 
 @inline_helper
@@ -79,15 +53,6 @@ def _ipv4_checksum_ok(buf, off, ihl):  # type: ignore[no-untyped-def]
     total = (total & mask16) + (total >> np.uint64(16))
     total = (total & mask16) + (total >> np.uint64(16))
     return total == mask16
-
-
-@inline_helper
-def _af_to_ethertype(af):  # type: ignore[no-untyped-def]
-    if af == 2:
-        return ETH_IPV4
-    if af == 24 or af == 28 or af == 30:
-        return ETH_IPV6
-    return 0
 
 
 @kernel
@@ -130,11 +95,6 @@ def decode_batch(  # type: ignore[no-untyped-def]
         lt = linktypes[i]
 
         # ---- defaults: every column written for every packet ----
-        e = 0
-        vid = -1
-        ntags = 0
-        etype = 0
-        ip = -1
         csum = 0
         hop = 0
         shi = np.uint64(0)
@@ -154,100 +114,10 @@ def decode_batch(  # type: ignore[no-untyped-def]
         ic = 0
         poff = -1
         plen = 0
-        version = 0
         l3v = 0  # set once the fixed IP header is decoded (addresses valid)
 
         # ---- link layer ----
-        if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
-            if lt == LINKTYPE_ETHERNET:
-                hdr = 14
-                tpos = base + 12
-            elif lt == LINKTYPE_LINUX_SLL:
-                hdr = 16
-                tpos = base + 14
-            else:
-                hdr = 20
-                tpos = base
-            if end - base < hdr:
-                e = ERR_TRUNC_LINK
-            else:
-                etype = u16be(buf, tpos)
-                cur = base + hdr
-                while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
-                    if ntags >= MAX_VLAN_TAGS:
-                        break
-                    if end - cur < 4:
-                        e = ERR_TRUNC_LINK
-                        break
-                    if ntags == 0:
-                        vid = u16be(buf, cur) & 0x0FFF
-                    etype = u16be(buf, cur + 2)
-                    ntags += 1
-                    cur += 4
-                if e == 0 and etype == ETH_PPPOE_SESSION:
-                    # PPPoE session: 6-byte PPPoE header, then a 2-byte PPP protocol.
-                    if end - cur < 8:
-                        e = ERR_TRUNC_LINK
-                    else:
-                        ppp = u16be(buf, cur + 6)
-                        cur += 8
-                        if ppp == PPP_IPV4:
-                            etype = ETH_IPV4
-                        elif ppp == PPP_IPV6:
-                            etype = ETH_IPV6
-                if e == 0:
-                    if etype == ETH_IPV4:
-                        version = 4
-                        ip = cur
-                    elif etype == ETH_IPV6:
-                        version = 6
-                        ip = cur
-        elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
-            if end - base < 4:
-                e = ERR_TRUNC_LINK
-            else:
-                if lt == LINKTYPE_LOOP:
-                    etype = _af_to_ethertype(u32be(buf, base))
-                else:
-                    etype = _af_to_ethertype(u32le(buf, base))
-                    if etype == 0:
-                        etype = _af_to_ethertype(u32be(buf, base))
-                    if etype == 0:
-                        # Some writers put an EtherType in the header's last two bytes.
-                        low = u16be(buf, base + 2)
-                        if low == ETH_IPV4 or low == ETH_IPV6:
-                            etype = low
-                if etype == ETH_IPV4:
-                    version = 4
-                    ip = base + 4
-                elif etype == ETH_IPV6:
-                    version = 6
-                    ip = base + 4
-        elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
-            if end - base < 1:
-                e = ERR_TRUNC_IP
-            else:
-                nib = buf[base] >> 4
-                if nib == 4:
-                    version = 4
-                    etype = ETH_IPV4
-                    ip = base
-                elif nib == 6:
-                    version = 6
-                    etype = ETH_IPV6
-                    ip = base
-                else:
-                    e = ERR_BAD_IP_VERSION
-        elif lt == LINKTYPE_IPV4:
-            version = 4
-            etype = ETH_IPV4
-            ip = base
-        elif lt == LINKTYPE_IPV6:
-            version = 6
-            etype = ETH_IPV6
-            ip = base
-        else:
-            e = ERR_UNSUPPORTED_LINK
+        e, ip, version, etype, vid, ntags = link_layer(buf, base, end, lt)
 
         # ---- network layer ----
         l4start = -1
@@ -296,69 +166,9 @@ def decode_batch(  # type: ignore[no-untyped-def]
                 slo = u64be(buf, ip + 16)
                 dhi = u64be(buf, ip + 24)
                 dlo = u64be(buf, ip + 32)
-                nh = np.int64(buf[ip + 6])
-                cur = ip + 40
-                walked = 0
-                while True:
-                    if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
-                        if walked >= IPV6_MAX_EXT_HEADERS:
-                            e = ERR_IPV6_EXT_LIMIT
-                            break
-                        if end - cur < 2:
-                            e = ERR_TRUNC_IPV6_EXT
-                            break
-                        hl = (np.int64(buf[cur + 1]) + 1) * 8
-                        if end - cur < hl:
-                            e = ERR_TRUNC_IPV6_EXT
-                            break
-                        if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
-                            # Segments left: the packet's final destination is in the
-                            # routing header (what TCP/UDP checksums and flows use).
-                            rtype = buf[cur + 2]
-                            if rtype == 0 or rtype == 2:
-                                last = cur + hl - 16
-                                dhi = u64be(buf, last)
-                                dlo = u64be(buf, last + 8)
-                            elif rtype == 4:
-                                dhi = u64be(buf, cur + 8)
-                                dlo = u64be(buf, cur + 16)
-                        nh = np.int64(buf[cur])
-                        cur += hl
-                        walked += 1
-                    elif nh == IPPROTO_AH:
-                        if walked >= IPV6_MAX_EXT_HEADERS:
-                            e = ERR_IPV6_EXT_LIMIT
-                            break
-                        if end - cur < 2:
-                            e = ERR_TRUNC_IPV6_EXT
-                            break
-                        hl = (np.int64(buf[cur + 1]) + 2) * 4
-                        if end - cur < hl:
-                            e = ERR_TRUNC_IPV6_EXT
-                            break
-                        nh = np.int64(buf[cur])
-                        cur += hl
-                        walked += 1
-                    elif nh == IPPROTO_FRAGMENT:
-                        if walked >= IPV6_MAX_EXT_HEADERS:
-                            e = ERR_IPV6_EXT_LIMIT
-                            break
-                        if end - cur < 8:
-                            e = ERR_TRUNC_IPV6_EXT
-                            break
-                        fw = u16be(buf, cur + 2)
-                        fr |= FRAG_HEADER
-                        if fw & 1:
-                            fr |= FRAG_MORE
-                        if fw >> 3:
-                            fr |= FRAG_NONINITIAL
-                        nh = np.int64(buf[cur])
-                        cur += 8
-                        walked += 1
-                        if fr & FRAG_NONINITIAL:
-                            break
-                    else:
-                        break
+                e, nh, cur, fr, dhi, dlo = ipv6_extensions(
+                    buf, ip + 40, end, np.int64(buf[ip + 6]), dhi, dlo
+                )
                 pr = nh
                 if e == 0:
                     l4start = cur

@@ -1,7 +1,7 @@
 """Shard routing straight from raw packet bytes (SPEC §6 "Pipeline").
 
-``route_batch`` walks each packet's link and IP headers with the same rules as
-``kernels.decode`` (every supported link type, up to MAX_VLAN_TAGS 802.1Q/802.1ad
+``route_batch`` walks each packet's link and IP headers with the decoder's own walks
+(``kernels.headers``: every supported link type, up to MAX_VLAN_TAGS 802.1Q/802.1ad
 tags, PPPoE session, the IPv6 extension-header walk including the routing-header
 final destination), builds the flow's canonical endpoints exactly like the flow
 kernel (endpoint A = smaller (address, port)), and hashes the *unordered* pair, so
@@ -35,22 +35,12 @@ from __future__ import annotations
 import numpy as np
 
 from netscope.constants import (
-    ETH_IPV4,
-    ETH_IPV6,
-    ETH_PPPOE_SESSION,
-    ETH_QINQ,
-    ETH_QINQ_OLD,
-    ETH_VLAN,
-    IPPROTO_AH,
-    IPPROTO_DSTOPTS,
-    IPPROTO_FRAGMENT,
-    IPPROTO_HOPOPTS,
+    ERR_UNSUPPORTED_LINK,
+    FRAG_NONINITIAL,
     IPPROTO_ICMP,
     IPPROTO_ICMPV6,
-    IPPROTO_ROUTING,
     IPPROTO_TCP,
     IPPROTO_UDP,
-    IPV6_MAX_EXT_HEADERS,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
@@ -60,12 +50,10 @@ from netscope.constants import (
     LINKTYPE_NULL,
     LINKTYPE_RAW,
     LINKTYPE_RAW_OPENBSD,
-    PPP_IPV4,
-    PPP_IPV6,
 )
 from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
-from netscope.kernels.byteorder import u16be, u32be, u32le, u64be
-from netscope.kernels.decode import MAX_VLAN_TAGS
+from netscope.kernels.byteorder import u16be, u32be, u64be
+from netscope.kernels.headers import ipv6_extensions, link_layer
 
 SUPPORTED_LINKTYPES = np.array(
     [
@@ -109,100 +97,13 @@ def pair_hash(shi, slo, dhi, dlo, sp, dp, pr):  # type: ignore[no-untyped-def]
 
 
 @inline_helper
-def _af_to_ethertype(af):  # type: ignore[no-untyped-def]
-    if af == 2:
-        return ETH_IPV4
-    if af == 24 or af == 28 or af == 30:
-        return ETH_IPV6
-    return 0
-
-
-@inline_helper
 def _route_one(buf, base, cap, lt, nsh, pow2, shard_mask):  # type: ignore[no-untyped-def]
     """Route one packet: ``(shard, bytes the decoder reads, 1 if the link type is
     unsupported)``; the rules are in the module docstring."""
     end = base + cap
-    unsup = 0
-    ip = np.int64(-1)
-    version = 0
-    bad = False
-    if lt == LINKTYPE_ETHERNET or lt == LINKTYPE_LINUX_SLL or lt == LINKTYPE_LINUX_SLL2:
-        if lt == LINKTYPE_ETHERNET:
-            hdr = 14
-            tpos = base + 12
-        elif lt == LINKTYPE_LINUX_SLL:
-            hdr = 16
-            tpos = base + 14
-        else:
-            hdr = 20
-            tpos = base
-        if cap < hdr:
-            bad = True
-        else:
-            etype = u16be(buf, tpos)
-            cur = base + hdr
-            ntags = 0
-            while etype == ETH_VLAN or etype == ETH_QINQ or etype == ETH_QINQ_OLD:
-                if ntags >= MAX_VLAN_TAGS:
-                    break
-                if end - cur < 4:
-                    bad = True
-                    break
-                etype = u16be(buf, cur + 2)
-                ntags += 1
-                cur += 4
-            if not bad and etype == ETH_PPPOE_SESSION:
-                if end - cur < 8:
-                    bad = True
-                else:
-                    ppp = u16be(buf, cur + 6)
-                    cur += 8
-                    if ppp == PPP_IPV4:
-                        etype = ETH_IPV4
-                    elif ppp == PPP_IPV6:
-                        etype = ETH_IPV6
-            if not bad:
-                if etype == ETH_IPV4:
-                    version = 4
-                    ip = cur
-                elif etype == ETH_IPV6:
-                    version = 6
-                    ip = cur
-    elif lt == LINKTYPE_NULL or lt == LINKTYPE_LOOP:
-        if cap >= 4:
-            if lt == LINKTYPE_LOOP:
-                et = _af_to_ethertype(u32be(buf, base))
-            else:
-                et = _af_to_ethertype(u32le(buf, base))
-                if et == 0:
-                    et = _af_to_ethertype(u32be(buf, base))
-                if et == 0:
-                    low = u16be(buf, base + 2)
-                    if low == ETH_IPV4 or low == ETH_IPV6:
-                        et = low
-            if et == ETH_IPV4:
-                version = 4
-                ip = base + 4
-            elif et == ETH_IPV6:
-                version = 6
-                ip = base + 4
-    elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
-        if cap >= 1:
-            nib = buf[base] >> 4
-            if nib == 4:
-                version = 4
-                ip = base
-            elif nib == 6:
-                version = 6
-                ip = base
-    elif lt == LINKTYPE_IPV4:
-        version = 4
-        ip = base
-    elif lt == LINKTYPE_IPV6:
-        version = 6
-        ip = base
-    else:
-        unsup = 1
+    e, ip, version, _etype, _vid, _ntags = link_layer(buf, base, end, lt)
+    unsup = 1 if e == ERR_UNSUPPORTED_LINK else 0
+    bad = e != 0
 
     # Default: shard 0, decoder reads (at most) the whole captured packet.
     sh = 0
@@ -238,54 +139,12 @@ def _route_one(buf, base, cap, lt, nsh, pow2, shard_mask):  # type: ignore[no-un
                 slo = u64be(buf, ip + 16)
                 dhi = u64be(buf, ip + 24)
                 dlo = u64be(buf, ip + 32)
-                nh = np.int64(buf[ip + 6])
-                cur = ip + 40
-                walked = 0
-                while True:
-                    if nh == IPPROTO_HOPOPTS or nh == IPPROTO_ROUTING or nh == IPPROTO_DSTOPTS:
-                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
-                            ok = False
-                            break
-                        hl = (np.int64(buf[cur + 1]) + 1) * 8
-                        if end - cur < hl:
-                            ok = False
-                            break
-                        if nh == IPPROTO_ROUTING and hl >= 24 and buf[cur + 3] > 0:
-                            rtype = buf[cur + 2]
-                            if rtype == 0 or rtype == 2:
-                                last = cur + hl - 16
-                                dhi = u64be(buf, last)
-                                dlo = u64be(buf, last + 8)
-                            elif rtype == 4:
-                                dhi = u64be(buf, cur + 8)
-                                dlo = u64be(buf, cur + 16)
-                        nh = np.int64(buf[cur])
-                        cur += hl
-                        walked += 1
-                    elif nh == IPPROTO_AH:
-                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 2:
-                            ok = False
-                            break
-                        hl = (np.int64(buf[cur + 1]) + 2) * 4
-                        if end - cur < hl:
-                            ok = False
-                            break
-                        nh = np.int64(buf[cur])
-                        cur += hl
-                        walked += 1
-                    elif nh == IPPROTO_FRAGMENT:
-                        if walked >= IPV6_MAX_EXT_HEADERS or end - cur < 8:
-                            ok = False
-                            break
-                        if u16be(buf, cur + 2) >> 3:
-                            nonfirst = True
-                        nh = np.int64(buf[cur])
-                        cur += 8
-                        walked += 1
-                        if nonfirst:
-                            break
-                    else:
-                        break
+                e6, nh, cur, frag, dhi, dlo = ipv6_extensions(
+                    buf, ip + 40, end, np.int64(buf[ip + 6]), dhi, dlo
+                )
+                if e6 != 0:
+                    ok = False
+                nonfirst = (frag & FRAG_NONINITIAL) != 0
                 pr = nh
                 l4start = cur
         if ok:
