@@ -45,7 +45,7 @@ if [ ! -f "$TRACE" ]; then
     echo "generating $TRACE ..." >&2
     "$PY" -m netscope.gen "$TRACE" --packets 200000 --flows 2000 --seed 5 --small >/dev/null
 fi
-"$PY" -c "import netscope.engine as e; e.warm_up()"  # compile outside the measurement
+"$PY" -c "import netscope.engine as e; e.warm_up(need=(\"capture\",))"  # compile outside the measurement
 
 # wait_for FILE PATTERN: until PATTERN shows up in FILE (start-up line), 60 s at most
 wait_for() {
