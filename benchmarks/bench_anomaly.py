@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ FLOOD_PACKETS = 1 << 20
 T0 = 1_704_067_200 * 1_000_000_000
 
 
-def _flood_columns(sources: int, n: int = FLOOD_PACKETS) -> tuple[np.ndarray, list[object]]:
+def _flood_columns(sources: int, n: int = FLOOD_PACKETS) -> tuple[np.ndarray, list[Any]]:
     """Timestamps (1 Mpps) and decoded-column batches of ``n`` SYNs to 198.18.0.16:80."""
     from netscope.columns import DecodedColumns
 
@@ -174,7 +175,7 @@ def bench_flood(reps: int) -> list[FloodRow]:
     return rows
 
 
-def _decoded_batches(trace: Path) -> list[tuple[np.ndarray, object, int]]:
+def _decoded_batches(trace: Path) -> list[tuple[np.ndarray, Any, int]]:
     """Copies of the columns the detector reads, batch by batch, for the whole trace."""
     from netscope.analysis import Analyzer
     from netscope.columns import DecodedColumns
@@ -207,7 +208,7 @@ def bench_normal(trace: Path, reps: int) -> tuple[int, Samples, dict[str, int]]:
     def run() -> None:
         det = AnomalyDetector()
         for ts, cols, n in batches:
-            det.observe(ts, cols, n)  # type: ignore[arg-type]
+            det.observe(ts, cols, n)
         last[:] = [det]
 
     timing = measure(run, reps=reps, warmup=1)
