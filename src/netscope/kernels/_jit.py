@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from typing import Any
@@ -22,8 +23,10 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _KERNEL_INPUTS = ("kernels", "constants.py", os.path.join("flows", "layout.py"))
 
 
+@functools.cache
 def kernel_fingerprint() -> str:
-    """Changes whenever the package version or any kernel input file changes."""
+    """Changes whenever the package version or any kernel input file changes (computed
+    once per process: the cache directory and every group marker use it)."""
     from netscope._version import __version__
 
     digest = hashlib.sha1(__version__.encode())

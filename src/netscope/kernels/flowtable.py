@@ -369,6 +369,25 @@ def _tcp_state(u8, row, d, flags):  # type: ignore[no-untyped-def]
     return False
 
 
+@inline_helper
+def _sync_table(g, lru_head, lru_tail, free_top, created):  # type: ignore[no-untyped-def]
+    """Write observe()'s register copies of the table bookkeeping back to ``g``; the
+    ``created`` flows are added to the counters (the caller restarts its count)."""
+    g[G_LRU_HEAD] = lru_head
+    g[G_LRU_TAIL] = lru_tail
+    g[G_FREE_TOP] = free_top
+    g[G_ACTIVE] += created
+    g[G_TOTAL_CREATED] += created
+
+
+@inline_helper
+def _sync_tick(g, tick_bytes, tick_pkts, last_ts):  # type: ignore[no-untyped-def]
+    """Write observe()'s register copies of the tick totals back to ``g``."""
+    g[G_TICK_BYTES] = tick_bytes
+    g[G_TICK_PKTS] = tick_pkts
+    g[G_LAST_TS] = last_ts
+
+
 @kernel
 def observe(  # type: ignore[no-untyped-def]
     start,
@@ -432,33 +451,20 @@ def observe(  # type: ignore[no-untyped-def]
     for i in range(start, count):
         ts = ts_ns[i]
         if ts >= tick_at:
-            g[G_LRU_HEAD] = lru_head
-            g[G_LRU_TAIL] = lru_tail
-            g[G_FREE_TOP] = free_top
-            g[G_ACTIVE] += created
-            g[G_TOTAL_CREATED] += created
-            created = 0
-            g[G_TICK_BYTES] = tick_bytes
-            g[G_TICK_PKTS] = tick_pkts
-            g[G_LAST_TS] = last_ts
+            _sync_table(g, lru_head, lru_tail, free_top, created)
+            _sync_tick(g, tick_bytes, tick_pkts, last_ts)
             return i, ST_TICK
 
         # ---- inactivity sweep, at most once per second of packet time ----
         if timeout > 0 and ts >= g[G_NEXT_EXPIRY_NS]:
-            g[G_LRU_HEAD] = lru_head
-            g[G_LRU_TAIL] = lru_tail
-            g[G_FREE_TOP] = free_top
-            g[G_ACTIVE] += created
-            g[G_TOTAL_CREATED] += created
+            _sync_table(g, lru_head, lru_tail, free_top, created)
             created = 0
             status = _sweep_idle(
                 ts, keys, i64, f64, u8, links, idx_row, idx_tag, mask, free_rows, g, p,
                 ring_meta, ring_free, exp_keys, exp_i64, exp_f64, exp_u8, exp_reason,
             )  # fmt: skip
             if status == ST_EXPIRED_FULL:
-                g[G_TICK_BYTES] = tick_bytes  # g already holds the LRU ends
-                g[G_TICK_PKTS] = tick_pkts
-                g[G_LAST_TS] = last_ts
+                _sync_tick(g, tick_bytes, tick_pkts, last_ts)  # g holds the rest already
                 return i, ST_EXPIRED_FULL
             g[G_NEXT_EXPIRY_NS] = ts + SWEEP_EVERY_NS
             lru_head = g[G_LRU_HEAD]
@@ -519,27 +525,13 @@ def observe(  # type: ignore[no-untyped-def]
         if row < 0 and free_top == 0:
             if p[P_MAX_FLOWS] > 0 and lru_head >= 0:
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
-                    g[G_LRU_HEAD] = lru_head
-                    g[G_LRU_TAIL] = lru_tail
-                    g[G_FREE_TOP] = free_top
-                    g[G_ACTIVE] += created
-                    g[G_TOTAL_CREATED] += created
-                    created = 0
-                    g[G_TICK_BYTES] = tick_bytes
-                    g[G_TICK_PKTS] = tick_pkts
-                    g[G_LAST_TS] = last_ts
+                    _sync_table(g, lru_head, lru_tail, free_top, created)
+                    _sync_tick(g, tick_bytes, tick_pkts, last_ts)
                     return i, ST_EXPIRED_FULL
                 evict = True
             else:
-                g[G_LRU_HEAD] = lru_head
-                g[G_LRU_TAIL] = lru_tail
-                g[G_FREE_TOP] = free_top
-                g[G_ACTIVE] += created
-                g[G_TOTAL_CREATED] += created
-                created = 0
-                g[G_TICK_BYTES] = tick_bytes
-                g[G_TICK_PKTS] = tick_pkts
-                g[G_LAST_TS] = last_ts
+                _sync_table(g, lru_head, lru_tail, free_top, created)
+                _sync_tick(g, tick_bytes, tick_pkts, last_ts)
                 return i, ST_GROW_ROWS
 
         # ---- mutate ----
@@ -549,11 +541,7 @@ def observe(  # type: ignore[no-untyped-def]
             last_ts = ts
         if row < 0:
             if evict:
-                g[G_LRU_HEAD] = lru_head
-                g[G_LRU_TAIL] = lru_tail
-                g[G_FREE_TOP] = free_top
-                g[G_ACTIVE] += created
-                g[G_TOTAL_CREATED] += created
+                _sync_table(g, lru_head, lru_tail, free_top, created)
                 created = 0
                 _remove_flow(
                     keys,
@@ -722,15 +710,8 @@ def observe(  # type: ignore[no-untyped-def]
                 if sample_ts >= 0:
                     _rtt_sample(f64, i64, row, (ts - sample_ts) / 1e6)
         u8[row, B_SEQFLAGS] = sflags
-    g[G_LRU_HEAD] = lru_head
-    g[G_LRU_TAIL] = lru_tail
-    g[G_FREE_TOP] = free_top
-    g[G_ACTIVE] += created
-    g[G_TOTAL_CREATED] += created
-    created = 0
-    g[G_TICK_BYTES] = tick_bytes
-    g[G_TICK_PKTS] = tick_pkts
-    g[G_LAST_TS] = last_ts
+    _sync_table(g, lru_head, lru_tail, free_top, created)
+    _sync_tick(g, tick_bytes, tick_pkts, last_ts)
     return count, ST_DONE
 
 
