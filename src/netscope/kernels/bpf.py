@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from netscope.kernels._jit import inline_helper, runtime_kernel
+from netscope.kernels.byteorder import u16be, u32be
 
 # instruction kinds (see netscope.bpf.decode_program)
 K_LD_ABS_H = 0
@@ -130,7 +131,7 @@ def run_program(kind, alu, jt, jf, k, start, buf, p, caplen, wirelen, mem):  # t
         if op == K_LD_ABS_H:
             if kk + 2 > caplen:
                 return 0
-            a = (np.int64(buf[p + kk]) << 8) | buf[p + kk + 1]
+            a = u16be(buf, p + kk)
         elif op == K_JEQ_K:
             if a == kk:
                 pc += jt[pc]
@@ -155,17 +156,11 @@ def run_program(kind, alu, jt, jf, k, start, buf, p, caplen, wirelen, mem):  # t
             o = x + kk
             if o + 2 > caplen:
                 return 0
-            a = (np.int64(buf[p + o]) << 8) | buf[p + o + 1]
+            a = u16be(buf, p + o)
         elif op == K_LD_ABS_W:
             if kk + 4 > caplen:
                 return 0
-            q = p + kk
-            a = (
-                (np.int64(buf[q]) << 24)
-                | (np.int64(buf[q + 1]) << 16)
-                | (np.int64(buf[q + 2]) << 8)
-                | buf[q + 3]
-            )
+            a = u32be(buf, p + kk)
         elif op == K_JGT_K:
             if a > kk:
                 pc += jt[pc]
@@ -185,13 +180,7 @@ def run_program(kind, alu, jt, jf, k, start, buf, p, caplen, wirelen, mem):  # t
             o = x + kk
             if o + 4 > caplen:
                 return 0
-            q = p + o
-            a = (
-                (np.int64(buf[q]) << 24)
-                | (np.int64(buf[q + 1]) << 16)
-                | (np.int64(buf[q + 2]) << 8)
-                | buf[q + 3]
-            )
+            a = u32be(buf, p + o)
         elif op == K_LD_LEN:
             a = wirelen
         elif op == K_LD_IMM:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
+from netscope.kernels._jit import kernel, runtime_kernel
+from netscope.kernels.byteorder import u16le, u32le
 
 TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 1 << 4
@@ -34,21 +35,6 @@ SLL_HEADER_LEN = 16
 # how the ring's packets become link-layer frames (see netscope.sources.afpacket)
 MODE_RAW = 0  # data starts at the MAC header as captured (Ethernet, loopback, raw IP)
 MODE_COOKED = 1  # SOCK_DGRAM: build a Linux SLL header in front of the network header
-
-
-@inline_helper
-def _le32(ring, pos):  # type: ignore[no-untyped-def]
-    return (
-        np.int64(ring[pos])
-        | (np.int64(ring[pos + 1]) << 8)
-        | (np.int64(ring[pos + 2]) << 16)
-        | (np.int64(ring[pos + 3]) << 24)
-    )
-
-
-@inline_helper
-def _le16(ring, pos):  # type: ignore[no-untyped-def]
-    return np.int64(ring[pos]) | (np.int64(ring[pos + 1]) << 8)
 
 
 @kernel
@@ -92,23 +78,23 @@ def scan_blocks(  # type: ignore[no-untyped-def]
     b = first_block
     while blocks < max_blocks:
         base = b * block_size
-        status = _le32(ring, base + 8)
+        status = u32le(ring, base + 8)
         if (status & TP_STATUS_USER) == 0:
             break
-        num = _le32(ring, base + 12)
+        num = u32le(ring, base + 12)
         if n + num > max_packets:
             break
-        pos = base + _le32(ring, base + 16)
+        pos = base + u32le(ring, base + 16)
         for _ in range(num):
-            nxt = _le32(ring, pos)
-            tp_snap = _le32(ring, pos + 12)
-            tp_len = _le32(ring, pos + 16)
-            tp_status = _le32(ring, pos + 20)
-            mac = pos + _le16(ring, pos + 24)
-            net = pos + _le16(ring, pos + 26)
+            nxt = u32le(ring, pos)
+            tp_snap = u32le(ring, pos + 12)
+            tp_len = u32le(ring, pos + 16)
+            tp_status = u32le(ring, pos + 20)
+            mac = pos + u16le(ring, pos + 24)
+            net = pos + u16le(ring, pos + 26)
             sll = pos + SLL_OFFSET
             pkttype = np.int64(ring[sll + 10])
-            ifindex = _le32(ring, sll + 4)
+            ifindex = u32le(ring, sll + 4)
             if skip_ifindex >= 0 and pkttype == PACKET_OUTGOING and ifindex == skip_ifindex:
                 stats[0] += 1
             else:
@@ -131,11 +117,11 @@ def scan_blocks(  # type: ignore[no-untyped-def]
                     cap = tp_snap - (net - mac) + SLL_HEADER_LEN
                     wire = tp_len - (net - mac) + SLL_HEADER_LEN
                 elif vlan_reinsert and cap >= 12:
-                    tci = _le32(ring, pos + 32) & 0xFFFF
+                    tci = u32le(ring, pos + 32) & 0xFFFF
                     if tci != 0 or (tp_status & TP_STATUS_VLAN_VALID) != 0:
                         tpid = 0x8100
                         if (tp_status & TP_STATUS_VLAN_TPID_VALID) != 0:
-                            tpid = _le16(ring, pos + 36)
+                            tpid = u16le(ring, pos + 36)
                         for j in range(12):
                             ring[mac - 4 + j] = ring[mac + j]
                         ring[mac + 8] = (tpid >> 8) & 0xFF
@@ -150,7 +136,7 @@ def scan_blocks(  # type: ignore[no-untyped-def]
                 offsets[n] = start
                 caplens[n] = cap
                 wirelens[n] = wire
-                ts_ns[n] = _le32(ring, pos + 4) * 1_000_000_000 + _le32(ring, pos + 8)
+                ts_ns[n] = u32le(ring, pos + 4) * 1_000_000_000 + u32le(ring, pos + 8)
                 linktypes[n] = linktype
                 n += 1
             if nxt == 0:
