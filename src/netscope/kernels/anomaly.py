@@ -62,6 +62,7 @@ from netscope.constants import (
 )
 from netscope.kernels._jit import NO_RUNTIME_OPTIONS, inline_helper, kernel, large_helper
 from netscope.kernels.flowtable import _mix
+from netscope.kernels.lists import list_append, list_unlink
 
 # Entry points are ordinary ``kernel``s (no NRT, see ``_jit``: with numba's runtime every
 # array handed to a helper cost an atomic incref/decref pair, and threading ~13 arrays
@@ -304,33 +305,6 @@ def _release(free, g, top_i, row):  # type: ignore[no-untyped-def]
     g[top_i] += 1
 
 
-@inline_helper
-def _list_unlink(links, pc, nc, g, head_i, tail_i, row):  # type: ignore[no-untyped-def]
-    """Doubly linked list through int32 columns ``pc`` (prev) / ``nc`` (next)."""
-    prv = links[row, pc]
-    nxt = links[row, nc]
-    if prv >= 0:
-        links[prv, nc] = nxt
-    else:
-        g[head_i] = nxt
-    if nxt >= 0:
-        links[nxt, pc] = prv
-    else:
-        g[tail_i] = prv
-
-
-@inline_helper
-def _list_append(links, pc, nc, g, head_i, tail_i, row):  # type: ignore[no-untyped-def]
-    tail = g[tail_i]
-    links[row, pc] = tail
-    links[row, nc] = -1
-    if tail >= 0:
-        links[tail, nc] = row
-    else:
-        g[head_i] = row
-    g[tail_i] = row
-
-
 @_helper
 def _emit(al_i64, al_addr, g, kind, now, l3, hi, lo, port, n1, n2, since, window):  # type: ignore[no-untyped-def]
     k = g[G_ALERTS]
@@ -516,7 +490,7 @@ def _ps_member_pop(g, ps_h, pm_u, pm_h, pm_idx, pm_free, m):  # type: ignore[no-
     owner = np.int64(w0 & _LOW32)
     kind = np.int64((w0 >> _SH32) & _U1)
     gen = np.int64(w0 >> _SH33)
-    _list_unlink(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
+    list_unlink(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
     _idx_delete(pm_idx, pm_u[m, PMK_TAG], m)
     _release(pm_free, g, G_PS_MEM_TOP, m)
     g[G_PS_MEMBERS] -= 1
@@ -529,7 +503,7 @@ def _ps_member_pop(g, ps_h, pm_u, pm_h, pm_idx, pm_free, m):  # type: ignore[no-
 def _ps_retire(now, row, g, ps_u, ps_i, ps_h, ps_idx, ps_free):  # type: ignore[no-untyped-def]
     """Take ``row`` off the key LRU list: its whole window has passed (or it is being
     forgotten). Parked if its cooldown is still running, else freed."""
-    _list_unlink(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
+    list_unlink(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
     if ps_i[row, PS_COOL_UNTIL] > now:
         ps_h[row, PH_PORTS] = 0
         ps_h[row, PH_HOSTS] = 0
@@ -602,8 +576,8 @@ def _ps_touch(  # type: ignore[no-untyped-def]
         if m >= 0:
             pm_i[m, PM_TS] = now
             if g[G_PS_MLRU_TAIL] != m:
-                _list_unlink(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
-                _list_append(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
+                list_unlink(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
+                list_append(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
             return
     ps_h[row, PH_PORTS + kind] += 1
     if not inline_live:
@@ -625,7 +599,7 @@ def _ps_touch(  # type: ignore[no-untyped-def]
     pm_u[m, 2] = lo
     pm_i[m, PM_TS] = now
     pm_u[m, PMK_TAG] = tag
-    _list_append(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
+    list_append(pm_h, PMH_PREV, PMH_NEXT, g, G_PS_MLRU_HEAD, G_PS_MLRU_TAIL, m)
     _idx_insert(pm_idx, tag, m)
     ps_h[row, PH_TABLE] += 1
     g[G_PS_MEMBERS] += 1
@@ -692,17 +666,17 @@ def _ps_event(  # type: ignore[no-untyped-def]
         ps_h[row, PH_HOSTS] = 0
         ps_h[row, PH_TABLE] = 0
         ps_h[row, PH_STATE] = KS_ACTIVE
-        _list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
+        list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
         g[G_PS_KEYS] += 1
         if g[G_PS_KEYS] > g[G_PS_KEYS_PEAK]:
             g[G_PS_KEYS_PEAK] = g[G_PS_KEYS]
     else:
         if ps_h[row, PH_STATE] == KS_PARKED:
             ps_h[row, PH_STATE] = KS_ACTIVE
-            _list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
+            list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
         elif g[G_PS_KLRU_TAIL] != row:
-            _list_unlink(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
-            _list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
+            list_unlink(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
+            list_append(ps_h, PH_PREV, PH_NEXT, g, G_PS_KLRU_HEAD, G_PS_KLRU_TAIL, row)
         # inline port/host expire lazily, here, before the key is evaluated
         t = ps_i[row, PS_IN_PORT_TS]
         if t != NO_TIME and t <= cutoff:

@@ -90,6 +90,7 @@ from netscope.flows.layout import (
     TCP_STATE_UNKNOWN,
 )
 from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
+from netscope.kernels.lists import list_append, list_unlink
 
 # parameter vector (int64) indices
 P_MAX_FLOWS = 0
@@ -196,32 +197,6 @@ def _index_delete(keys, idx_row, idx_tag, mask, row):  # type: ignore[no-untyped
 
 
 @inline_helper
-def _lru_unlink(links, g, row):  # type: ignore[no-untyped-def]
-    p = links[row, L_PREV]
-    n = links[row, L_NEXT]
-    if p >= 0:
-        links[p, L_NEXT] = n
-    else:
-        g[G_LRU_HEAD] = n
-    if n >= 0:
-        links[n, L_PREV] = p
-    else:
-        g[G_LRU_TAIL] = p
-
-
-@inline_helper
-def _lru_append(links, g, row):  # type: ignore[no-untyped-def]
-    tail = g[G_LRU_TAIL]
-    links[row, L_PREV] = tail
-    links[row, L_NEXT] = -1
-    if tail >= 0:
-        links[tail, L_NEXT] = row
-    else:
-        g[G_LRU_HEAD] = row
-    g[G_LRU_TAIL] = row
-
-
-@inline_helper
 def _release_ring(links, ring_meta, ring_free, g, row, d):  # type: ignore[no-untyped-def]
     slot = links[row, L_RING_AB + d]
     if slot >= 0:
@@ -277,7 +252,7 @@ def _remove_flow(  # type: ignore[no-untyped-def]
     else:
         g[G_TOTAL_EVICTED] += 1
     _index_delete(keys, idx_row, idx_tag, mask, row)
-    _lru_unlink(links, g, row)
+    list_unlink(links, L_PREV, L_NEXT, g, G_LRU_HEAD, G_LRU_TAIL, row)
     if p[P_RTT]:
         _release_ring(links, ring_meta, ring_free, g, row, 0)
         _release_ring(links, ring_meta, ring_free, g, row, 1)
@@ -842,7 +817,7 @@ def insert_synthetic(  # type: ignore[no-untyped-def]
         u8[row, :] = 0
         u8[row, B_LIVE] = 1
         _index_insert(idx_row, idx_tag, mask, tag, row)
-        _lru_append(links, g, row)
+        list_append(links, L_PREV, L_NEXT, g, G_LRU_HEAD, G_LRU_TAIL, row)
         g[G_ACTIVE] += 1
         g[G_TOTAL_CREATED] += 1
     return g[G_ACTIVE]
