@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import pytest
 
 import netscope.engine  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
+from skip_policy import LEDGER
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS_DIR = Path(
@@ -49,6 +50,7 @@ def expected(capture: Path) -> dict[str, Any]:
     """The tshark oracle (``FILE.expected.json``) that sits next to a corpus capture."""
     with open(f"{capture}.expected.json", encoding="utf-8") as f:
         data: dict[str, Any] = json.load(f)
+    LEDGER.note("corpus expected.json")
     return data
 
 
@@ -220,3 +222,14 @@ def oracle() -> Callable[[Path], dict[str, Any]]:
 def corpus() -> Callable[[str], Path]:
     """``corpus(name)`` is the path of a named corpus capture (skips if the corpus is absent)."""
     return corpus_file
+
+
+# Skip policy and oracle ledger: the hooks live in tests/skip_policy.py (so its own test can
+# load them as a plugin into a separate pytest run); importing them here registers them.
+from skip_policy import (  # noqa: E402
+    pytest_collection_modifyitems,  # noqa: F401
+    pytest_runtest_logreport,  # noqa: F401
+    pytest_runtest_setup,  # noqa: F401
+    pytest_sessionfinish,  # noqa: F401
+    pytest_terminal_summary,  # noqa: F401
+)

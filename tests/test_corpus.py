@@ -187,7 +187,6 @@ def test_cli_prints_one_line_per_packet(
 ) -> None:
     """Without --quiet every packet gets exactly one ``#N`` line, numbered 1..N in order,
     including malformed and unsupported-link-type packets."""
-    pytest.importorskip("netscope.display")
     path = corpus(name)
     n = oracle(path)["packets"]
     code, out, err = cli(["--read-pcap", str(path)])

@@ -569,8 +569,12 @@ def test_garbage_never_raises() -> None:
     caplens = np.array([len(p) for p in pkts])
     for name in ("l3_off", "l4_off", "payload_off"):
         col = getattr(cols, name)[: len(pkts)]
-        assert ((col == -1) | ((col >= 0) & (col <= np.maximum(caplens, 0) + 60))).all(), name
-    assert (cols.payload_len[: len(pkts)] >= 0).all()
+        # an offset points inside the captured bytes (== caplen: an empty rest), or is -1
+        assert ((col == -1) | ((col >= 0) & (col <= caplens))).all(), name
+    # payload_len follows the IP length fields (it may exceed what was captured), so its
+    # bound is the largest IP payload: 65535 bytes (a v6 jumbogram is not decoded as such)
+    payload_len = cols.payload_len[: len(pkts)]
+    assert ((payload_len >= 0) & (payload_len <= 65535)).all()
 
 
 # ------------------------------------------------------------------ batch contract

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,23 +107,53 @@ def test_idle_shards_still_tick() -> None:
     assert got == inline_ticks and len(got) >= 39
 
 
-def test_idle_shards_wall_clock_ticks_on_time() -> None:
-    """Live mode: wall ticks are merged within the interval + 5 ms grace even when shards
-    have nothing to do."""
-    pipe = PipelineProcessor(FlowOptions(), 4, 100_000_000, block_when_full=False)
+@pytest.mark.timing
+def test_live_tick_does_not_wait_for_a_slow_shard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live mode: a tick is merged once its deadline (interval + 5 ms grace) passes, while the
+    one busy shard is still stuck in its batch; that shard's packets roll into a later tick.
+
+    The ordering (tick delivered *before* the slow shard is released) is what this pins; the
+    lower bound is exact (the deadline cannot fire early) and the upper bound only guards
+    against a hang."""
+    release = threading.Event()
+    stuck = threading.Event()
+
+    def slow(_shard: int, _n: int) -> None:
+        stuck.set()
+        release.wait(30)
+
+    monkeypatch.setattr(sharded, "WORKER_DELAY_HOOK", slow)
+    interval_ns = 100_000_000
+    pipe = PipelineProcessor(FlowOptions(), 4, interval_ns, block_when_full=False)
     pipe.wall_clock_ticks = True
     got: list[tuple[Tick, float]] = []
     pipe.on_tick = lambda t: got.append((t, time.monotonic()))
-    pipe.feed(_one_flow_packets(10, 1000))
-    now = time.time_ns()
-    sent = time.monotonic()
-    pipe.wall_tick(now - 100_000_000, now)
-    deadline = sent + 0.105 + 0.5  # generous for a loaded CI machine
-    while not got and time.monotonic() < deadline:
-        time.sleep(0.005)
-        pipe._flush_output()
-    pipe.finish()
-    assert got and got[0][0].packets == 10
+    try:
+        pipe.feed(_one_flow_packets(10, 1000))
+        assert stuck.wait(30), "the shard never started its batch"
+        now = time.time_ns()
+        sent = time.monotonic()
+        pipe.wall_tick(now - interval_ns, now)
+        hang_guard = sent + 10.0
+        while not got and time.monotonic() < hang_guard:
+            time.sleep(0.002)
+            pipe._flush_output()
+        assert got, "the tick waited for the slow shard"
+        assert not release.is_set()
+        tick, at = got[0]
+        assert tick.packets == 0  # the stuck shard's packets are not in this tick
+        assert at - sent >= (interval_ns + sharded.LATE_SHARD_GRACE_NS) / 1e9
+        release.set()
+        now = time.time_ns()
+        pipe.wall_tick(now - interval_ns, now)  # the next tick carries the late part
+        hang_guard = time.monotonic() + 10.0
+        while sum(t.packets for t, _ in got) < 10 and time.monotonic() < hang_guard:
+            time.sleep(0.002)
+            pipe._flush_output()
+    finally:
+        release.set()
+        pipe.finish()
+    assert sum(t.packets for t, _ in got) == 10  # ... they arrive in a later one
 
 
 def test_sigint_during_full_queue_exits_cleanly(tmp_path: Path, gen_trace: Path) -> None:

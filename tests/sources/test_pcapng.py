@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netscope.errors import CaptureError
+from netscope.gen import pcapfile
 from netscope.sources import open_capture_file
-
-pcapfile = pytest.importorskip("netscope.gen.pcapfile")
 
 SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 BOM = 0x1A2B3C4D
