@@ -10,6 +10,9 @@ surface before capture starts, as one-line errors with exit code 1), provides th
 
 Routes (all behind Basic auth when ``web.auth`` is on): ``/`` (the page), ``/static/…``
 (its assets, packaged with netscope), ``/ws`` (frames), ``/api/health``, ``/metrics``.
+Connection limits (timeouts, per-address cap) are in :mod:`netscope.web.guard`, the
+one-line request-error log in :mod:`netscope.web.errorlog`, client-message validation in
+:mod:`netscope.web.requests`.
 """
 
 from __future__ import annotations
