@@ -1,7 +1,8 @@
 """Connection limits of the dashboard server, with real sockets.
 
 - idle and slow (slowloris) connections are closed after the idle timeout, an open WebSocket
-  is not (``ServerLimits.idle_timeout_s`` shrunk to 1 s so the test is quick);
+  is not (``ServerLimits.idle_timeout_s`` shrunk to 1 s so the test is quick); a stalled TLS
+  handshake is closed after the handshake timeout;
 - connections beyond the per-address cap are answered 503 and closed while the admitted
   ones, and other addresses, keep working;
 - requests with oversized headers leave one log line per client per interval on the real
@@ -24,10 +25,12 @@ import aiohttp
 import pytest
 from aiohttp.http_exceptions import LineTooLong
 
+from netscope.config import WebConfig, WebTlsConfig
 from netscope.web.errorlog import ClientErrorLog, PerKeyInterval
 from netscope.web.guard import ServerLimits
 
 from .conftest import WebRun, free_port, serving, start_web
+from .test_http import make_cert
 
 HANG_GUARD_S = 30.0  # only bounds a broken run; nothing is asserted about elapsed time
 
@@ -66,6 +69,15 @@ def test_idle_and_slow_connections_are_closed_but_websockets_stay() -> None:
 
     with serving(ServerLimits(idle_timeout_s=1.0)) as server:
         asyncio.run(check(server.cfg.port))
+
+
+def test_a_stalled_tls_handshake_is_closed(tmp_path: Path) -> None:
+    cert, key = make_cert(tmp_path)
+    cfg = WebConfig(tls=WebTlsConfig(enabled=True, cert_path=cert, key_path=key))
+    limits = ServerLimits(tls_handshake_timeout_s=1.0, idle_timeout_s=600.0)
+    with serving(limits, cfg) as server, _connect(server.cfg.port) as sock:
+        sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, never finished
+        assert _read_all(sock) == b""
 
 
 def _health(port: int, conn: http.client.HTTPConnection | None = None) -> int:
