@@ -610,8 +610,17 @@ def _check_consistency(cfg: Config, src: _Sources) -> None:
         _check_auth(auth, src)
 
 
+# The refusal of an empty (or whitespace-only) Basic-auth password, inline or read from
+# web.auth.password_file (netscope.web.password raises it for the file, at start).
+EMPTY_PASSWORD = "web.auth needs a non-empty password"
+
+
 def _check_auth(auth: WebAuthConfig, src: _Sources) -> None:
-    """Enabled Basic auth: a non-empty user and exactly one password source."""
+    """Enabled Basic auth: a non-empty user and exactly one password source.
+
+    An inline ``password = ""`` arrives here as None (empty optional strings are unset), so
+    "given but empty" is told apart from "not given" by where the key came from.
+    """
     keys: tuple[str, ...]
     if not auth.username:
         keys = ("web.auth.enabled", "web.auth.username")
@@ -620,6 +629,14 @@ def _check_auth(auth: WebAuthConfig, src: _Sources) -> None:
             f"{src.name(keys[0])} needs a non-empty web.auth.username",
             "--web-auth-user USER",
         )
+    given_empty = (
+        auth.password is None
+        and "web.auth.password" in src.origin
+        and "web.auth.password_file" not in src.origin
+    )
+    if given_empty or (auth.password is not None and not auth.password.strip()):
+        keys = ("web.auth.password",)
+        raise src.fail(keys, EMPTY_PASSWORD, f"{src.name(keys[0])} is empty or only whitespace")
     if (auth.password is None) == (auth.password_file is None):
         keys = ("web.auth.enabled", "web.auth.password", "web.auth.password_file")
         which = "both are set" if auth.password is not None else "neither is set"

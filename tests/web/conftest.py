@@ -1,4 +1,5 @@
-"""Helpers for the dashboard tests: free ports, generated traces, a ``netscope --web`` process.
+"""Helpers for the dashboard tests: free ports, generated traces, a ``netscope --web`` process,
+an in-process server (``serving``).
 
 ``WebRun`` starts ``python -m netscope … --web`` as a subprocess, waits for its
 ``dashboard: URL`` line on stderr and stops it with SIGINT (offline runs keep serving the
@@ -17,10 +18,17 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
+
+from netscope.config import WebConfig
+from netscope.web.feed import ring_for
+from netscope.web.guard import ServerLimits
+from netscope.web.hub import Hub
+from netscope.web.server import WebServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120.0  # first run may compile kernels
@@ -126,3 +134,18 @@ def web_run() -> Iterator[list[WebRun]]:
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.communicate()
+
+
+@contextmanager
+def serving(
+    limits: ServerLimits | None = None, cfg: WebConfig | None = None
+) -> Iterator[WebServer]:
+    """An in-process dashboard server (its own thread and loop, real sockets) on a free port;
+    ``limits`` lets a test shrink the connection limits so it runs fast."""
+    cfg = replace(cfg or WebConfig(), enabled=True, port=free_port())
+    server = WebServer(cfg, Hub(ring_for(cfg), cfg.tick_ms, "test"), limits)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

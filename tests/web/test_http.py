@@ -231,15 +231,3 @@ def test_missing_vendor_asset_message(tmp_path: Path) -> None:
         check_assets(tmp_path)
     assert "dashboard asset missing" in str(info.value)
     assert "build-web-assets" in info.value.one_line()
-
-
-def test_password_inline_or_first_line_of_file(tmp_path: Path) -> None:
-    from netscope.config import WebAuthConfig, WebConfig
-    from netscope.web.server import read_password
-
-    inline = WebConfig(auth=WebAuthConfig(enabled=True, username="u", password="in line"))
-    assert read_password(inline) == "in line"
-    pw = tmp_path / "pw"
-    pw.write_text("from-file\nignored second line\n")
-    filed = WebConfig(auth=WebAuthConfig(enabled=True, username="u", password_file=pw))
-    assert read_password(filed) == "from-file"

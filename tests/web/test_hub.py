@@ -105,12 +105,13 @@ def test_hub_packet_detail_and_perf_pong() -> None:
     hub.handle_request(client, json.dumps({"type": "perf_ping", "client_ts": 12.5}))
     hub.handle_request(client, json.dumps({"type": "get_packet_detail", "id": 999}))
     hub.handle_request(client, "not json")
-    detail, pong, missing = (json.loads(m) for m in client.control)
+    detail, pong, missing, bad = (json.loads(m) for m in client.control)
     assert detail["type"] == "packet_detail" and detail["id"] == 3
     assert [layer["name"] for layer in detail["layers"]] == ["Ethernet", "IPv4", "TCP"]
     assert detail["hex_dump"].startswith("0000  ")
     assert pong == {"type": "perf_pong", "client_ts": 12.5, "server_ts": pong["server_ts"]}
     assert missing["error"]
+    assert bad == {"type": "error", "message": "message is not JSON"}
 
 
 def test_full_queue_drops_and_counts() -> None:

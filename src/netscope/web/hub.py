@@ -8,7 +8,7 @@ bookkeeping — happens on the loop thread.
 Each client owns a *latest-frame slot*, not a queue: a new frame overwrites a frame the
 client has not been sent yet (counted as skipped), so a lagging client jumps to the newest
 state and a client that never reads holds at most one pending frame plus what its socket
-buffer accepted. Replies to the client's own requests (packet_detail, perf_pong) go through
+buffer accepted. Replies to the client's own requests (packet_detail, perf_pong, error) go through
 a short bounded deque sent before the next frame.
 """
 
@@ -28,6 +28,7 @@ from typing import Any
 
 from netscope.logutil import trace
 from netscope.web.feed import PacketRing, StoredPacket, TickMessage
+from netscope.web.requests import PerfPing, RequestError, error_message, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -256,39 +257,33 @@ class Hub:
         )
 
     def handle_request(self, client: Client, raw: str) -> None:
-        """A client message: get_packet_detail {id} or perf_ping {client_ts}."""
+        """A client message: get_packet_detail {id} or perf_ping {client_ts}; anything else
+        (see :mod:`netscope.web.requests`) is answered with an ``error`` message."""
         try:
-            msg = json.loads(raw)
-            kind = msg.get("type")
-        except (ValueError, AttributeError):
+            request = parse_request(raw)
+        except RequestError as exc:
+            client.reply(error_message(str(exc)))
             return
-        if kind == "perf_ping":
-            client.reply(
-                json.dumps(
-                    {
-                        "type": "perf_pong",
-                        "client_ts": msg.get("client_ts"),
-                        "server_ts": time.time() * 1000.0,
-                    }
-                )
-            )
-        elif kind == "get_packet_detail":
-            try:
-                pid = int(msg.get("id"))
-            except (TypeError, ValueError):
-                return
-            stored = self.ring.get(pid)
-            if stored is None:
-                reply: dict[str, Any] = {
-                    "type": "packet_detail",
-                    "id": pid,
-                    "error": "packet no longer in the buffer (web.packet_buffer)",
-                    "layers": [],
-                    "hex_dump": "",
-                }
-            else:
-                reply = packet_detail(stored)
-            client.reply(json.dumps(reply))
+        if isinstance(request, PerfPing):
+            pong = {
+                "type": "perf_pong",
+                "client_ts": request.client_ts,
+                "server_ts": time.time() * 1000.0,
+            }
+            client.reply(json.dumps(pong))
+            return
+        stored = self.ring.get(request.id)
+        if stored is None:
+            reply: dict[str, Any] = {
+                "type": "packet_detail",
+                "id": request.id,
+                "error": "packet no longer in the buffer (web.packet_buffer)",
+                "layers": [],
+                "hex_dump": "",
+            }
+        else:
+            reply = packet_detail(stored)
+        client.reply(json.dumps(reply))
 
     def health(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,9 @@ surface before capture starts, as one-line errors with exit code 1), provides th
 
 Routes (all behind Basic auth when ``web.auth`` is on): ``/`` (the page), ``/static/…``
 (its assets, packaged with netscope), ``/ws`` (frames), ``/api/health``, ``/metrics``.
+Connection limits (timeouts, per-address cap) are in :mod:`netscope.web.guard`, the
+one-line request-error log in :mod:`netscope.web.errorlog`, client-message validation in
+:mod:`netscope.web.requests`.
 """
 
 from __future__ import annotations
@@ -32,9 +35,17 @@ from aiohttp import WSMsgType, web
 from netscope._version import __version__
 from netscope.config import Config, WebConfig
 from netscope.errors import NetScopeError
+from netscope.web.errorlog import ClientErrorLog, PerKeyInterval
 from netscope.web.feed import WebFeed, ring_for
+from netscope.web.guard import AddressCap, ServerLimits
 from netscope.web.hub import Client, Hub
 from netscope.web.metrics import CONTENT_TYPE, make_registry, render
+from netscope.web.password import read_password
+from netscope.web.requests import error_message
+
+# aiohttp closes a WebSocket with 1009 (message too big) past this; smaller messages over
+# requests.MAX_REQUEST_BYTES get an ``error`` reply and the connection stays open.
+WS_FRAME_LIMIT = 64 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +63,6 @@ def check_assets(static_dir: Path = STATIC_DIR) -> None:
                 f"dashboard asset missing: {static_dir / name}",
                 hint="run `make setup` or scripts/build-web-assets.sh (npm ci) to bundle Chart.js",
             )
-
-
-def read_password(cfg: WebConfig) -> str:
-    """The Basic-auth password: inline, or the first line of password_file."""
-    auth = cfg.auth
-    if auth.password is not None:
-        return auth.password
-    assert auth.password_file is not None
-    try:
-        text = auth.password_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NetScopeError(
-            f"cannot read web.auth.password_file {auth.password_file}: {exc.strerror or exc}"
-        ) from exc
-    return text.splitlines()[0] if text else ""
 
 
 def tls_context(cfg: WebConfig) -> ssl.SSLContext | None:
@@ -155,7 +151,7 @@ def build_app(hub: Hub, cfg: WebConfig, password: str | None = None) -> web.Appl
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def websocket(request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+        ws = web.WebSocketResponse(max_msg_size=WS_FRAME_LIMIT)
         await ws.prepare(request)
         client = Client()
         client.reply(hub.hello())
@@ -166,7 +162,9 @@ def build_app(hub: Hub, cfg: WebConfig, password: str | None = None) -> web.Appl
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    hub.handle_request(client, msg.data)
+                    _handle_text(hub, client, msg.data)
+                elif msg.type == WSMsgType.BINARY:
+                    client.reply(error_message("binary messages are not supported"))
                 elif msg.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                     break
         finally:
@@ -185,6 +183,16 @@ def build_app(hub: Hub, cfg: WebConfig, password: str | None = None) -> web.Appl
     app.router.add_get("/metrics", metrics)
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app
+
+
+def _handle_text(hub: Hub, client: Client, text: str) -> None:
+    """Answer one client message; a failure in answering it must not end the connection."""
+    try:
+        hub.handle_request(client, text)
+    except Exception as exc:  # a bug (e.g. in a packet decoder): one line, the client goes on
+        log.error("dashboard: failed to answer a client message: %s", type(exc).__name__)
+        log.debug("dashboard: client message failure", exc_info=exc)
+        client.reply(error_message("internal error while answering this message"))
 
 
 async def _send_loop(ws: web.WebSocketResponse, client: Client) -> None:
@@ -210,9 +218,10 @@ async def _send_loop(ws: web.WebSocketResponse, client: Client) -> None:
 class WebServer:
     """Runs the app on ``bind:port`` in a daemon thread with its own event loop."""
 
-    def __init__(self, cfg: WebConfig, hub: Hub) -> None:
+    def __init__(self, cfg: WebConfig, hub: Hub, limits: ServerLimits | None = None) -> None:
         self.cfg = cfg
         self.hub = hub
+        self.limits = limits or ServerLimits()
         self.ssl = tls_context(cfg)
         self.password = read_password(cfg) if cfg.auth.enabled else None
         self.app = build_app(hub, cfg, self.password)
@@ -268,19 +277,37 @@ class WebServer:
             loop.close()
 
     async def _serve(self) -> None:
+        """Listen through :class:`AddressCap` (so the listener is made here, not by a
+        ``TCPSite``) with aiohttp's idle timer and our request-error log (guard.py)."""
         self._stop = asyncio.Event()
-        runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        limits = self.limits
+        log_limiter = PerKeyInterval(limits.error_log_interval_s)
+        runner = web.AppRunner(
+            self.app,
+            handle_signals=False,
+            access_log=None,
+            keepalive_timeout=limits.idle_timeout_s,
+            logger=ClientErrorLog(log, log_limiter),
+        )
         await runner.setup()
         self._runner = runner
+        listener: asyncio.Server | None = None
         try:
-            site = web.TCPSite(
-                runner, self.cfg.bind, self.cfg.port, ssl_context=self.ssl, reuse_address=True
+            assert runner.server is not None
+            cap = AddressCap(limits.max_connections_per_address, log_limiter)
+            loop = asyncio.get_running_loop()
+            tls: dict[str, Any] = {}
+            if self.ssl is not None:
+                tls = {"ssl": self.ssl, "ssl_handshake_timeout": limits.tls_handshake_timeout_s}
+            listener = await loop.create_server(
+                cap.wrap(runner.server), self.cfg.bind, self.cfg.port, reuse_address=True, **tls
             )
-            await site.start()
-            self.hub.loop = asyncio.get_running_loop()
+            self.hub.loop = loop
             self._ready.set()
             await self._stop.wait()
         finally:
+            if listener is not None:
+                listener.close()
             await runner.cleanup()
 
     def stop(self) -> None:

@@ -317,6 +317,7 @@
           fillHistory(msg.history);
           break;
         case "packet_detail": showDetail(msg); break;
+        case "error": console.warn("dashboard server refused a message: " + msg.message); break;
         case "perf_pong": {
           const now = Date.now();
           perf.rtt = now - msg.client_ts;
