@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 QUEUE_CAPACITY = 1024  # tick messages waiting for the loop (offline input ticks in bursts)
 CONTROL_CAPACITY = 32  # pending replies per client (a client spamming requests loses old ones)
 RECENT_ALERTS = 200  # alerts a newly connected client is shown (hello.recent_alerts)
-HISTORY = 120  # ticks of (ts, mbps, pps) a newly connected client's chart starts with
+# ticks of (ts, mbps, pps) a newly connected client's chart starts with: the page's chart
+# holds 240 points, as the original's
+HISTORY = 240
 
 
 _EMPTY_TICK: dict[str, Any] = {
@@ -145,8 +147,17 @@ class Client:
 class Hub:
     """Frames, clients and run totals for one dashboard server."""
 
-    def __init__(self, ring: PacketRing, tick_ms: int, version: str) -> None:
+    def __init__(
+        self,
+        ring: PacketRing,
+        tick_ms: int,
+        version: str,
+        source: dict[str, str] | None = None,
+    ) -> None:
         self.ring = ring
+        # what the header shows: {"kind": "live"|"file", "name": ..., "state": ...}; the
+        # state of a file goes from "reading" to "finished" with the final frame
+        self.source: dict[str, str] = dict(source or {"kind": "live", "name": "", "state": "capturing"})
         self.tick_ms = tick_ms
         self.version = version
         self.started = time.time()
@@ -213,6 +224,8 @@ class Hub:
                     packets.append(packet_summary(stored))
             self.publish(msg.tick, packets, msg.alerts)
         elif msg.kind == "final":
+            if self.source.get("kind") == "file":
+                self.source = dict(self.source, state="finished")
             # Offline input has ended: the final frame keeps the last tick's rates and shows
             # the run's largest flows, so the page is worth inspecting after EOF.
             tick = dict(self.last_tick or _EMPTY_TICK, top_flows=msg.tick.get("top_flows", []))
@@ -233,6 +246,7 @@ class Hub:
             "tick": tick,
             "packets": packets,
             "alerts": alerts,
+            "source": self.source,
         }
         text = json.dumps(frame, separators=(",", ":"))
         self.latest_frame = text
@@ -247,6 +261,7 @@ class Hub:
                 "version": self.version,
                 "tick_ms": self.tick_ms,
                 "started": self.started,
+                "source": self.source,
                 "server_ts": time.time() * 1000.0,
                 "recent_alerts": list(self.recent_alerts),
                 # [ts, mbps, pps] of the ticks before the latest frame, oldest first, so a page
