@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,41 @@ def web_run() -> Iterator[list[WebRun]]:
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.communicate()
+
+
+# ---- the browser (Debian's chromium through playwright; no browser download) ----
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright import sync_api  # a test dependency: missing is a failure, not a skip
+
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_page(browser: Any, url: str, external: list[str]) -> Any:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    origin = url.split("/", 3)[:3]
+    prefix = "/".join(origin)
+
+    def on_request(req: Any) -> None:
+        if not (req.url.startswith(prefix) or req.url.startswith("data:")):
+            external.append(req.url)
+
+    page.on("request", on_request)
+    page.goto(url)
+    return page

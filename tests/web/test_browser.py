@@ -18,54 +18,18 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ARTIFACTS, WebRun, free_port, generate, start_web
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from .conftest import ARTIFACTS, CHROMIUM, WebRun, free_port, generate, open_page, start_web
 
 pytestmark = [
     pytest.mark.skipif(
         not CHROMIUM.exists(), reason="chromium not installed (install-system-deps)"
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright import sync_api  # a test dependency: missing is a failure, not a skip
-
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def open_page(browser: Any, url: str, external: list[str]) -> Any:
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    origin = url.split("/", 3)[:3]
-    prefix = "/".join(origin)
-
-    def on_request(req: Any) -> None:
-        if not (req.url.startswith(prefix) or req.url.startswith("data:")):
-            external.append(req.url)
-
-    page.on("request", on_request)
-    page.goto(url)
-    return page
 
 
 def check_page_basics(page: Any) -> None:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import WebRun, free_port, start_web
-from .test_browser import Traffic, browser, open_page  # noqa: F401 (fixture)
+from .conftest import WebRun, free_port, open_page, start_web
+from .test_browser import Traffic
 
 pytestmark = [
     pytest.mark.privileged,
@@ -66,7 +66,8 @@ def test_pause_freezes_the_page_and_resume_catches_up(
         page.wait_for_function(f"window.__netscopePerf.frames > {drawn}", timeout=10_000)
         # the chart caught up: the ticks that came during the pause are drawn now
         page.wait_for_function(
-            f"window.__netscopeChart.getDatasetMeta(0).data.length >= {min(shown_points + 10, 240)}",
+            "window.__netscopeChart.getDatasetMeta(0).data.length >= "
+            f"{min(shown_points + 10, 240)}",
             timeout=10_000,
         )
         assert page.text_content("#meta") != meta

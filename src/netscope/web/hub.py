@@ -157,7 +157,8 @@ class Hub:
         self.ring = ring
         # what the header shows: {"kind": "live"|"file", "name": ..., "state": ...}; the
         # state of a file goes from "reading" to "finished" with the final frame
-        self.source: dict[str, str] = dict(source or {"kind": "live", "name": "", "state": "capturing"})
+        live = {"kind": "live", "name": "", "state": "capturing"}
+        self.source: dict[str, str] = dict(source or live)
         self.tick_ms = tick_ms
         self.version = version
         self.started = time.time()
