@@ -86,12 +86,15 @@ class WebRun:
         return self.proc.returncode, out, "".join(self.stderr_all)
 
 
-def start_web(args: list[str], port: int, scheme: str = "http") -> WebRun:
+def start_web(
+    args: list[str], port: int, scheme: str = "http", command: list[str] | None = None
+) -> WebRun:
+    """``netscope ARGS --web`` (``command``: another installation's entry point)."""
     env = dict(os.environ)
     env.pop("NUMBA_DISABLE_JIT", None)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "netscope", *args, "--web", "--web-port", str(port)],
+        [*(command or [sys.executable, "-m", "netscope"]), *args, "--web", "--web-port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
