@@ -19,6 +19,7 @@ import contextlib
 import ipaddress
 import json
 import logging
+import math
 import queue
 import threading
 import time
@@ -159,6 +160,7 @@ class Hub:
         # state of a file goes from "reading" to "finished" with the final frame
         live = {"kind": "live", "name": "", "state": "capturing"}
         self.source: dict[str, str] = dict(source or live)
+        self.replay: Any = None  # a ReplayPacer when the run is paced (--replay-speed)
         self.tick_ms = tick_ms
         self.version = version
         self.started = time.time()
@@ -249,6 +251,8 @@ class Hub:
             "alerts": alerts,
             "source": self.source,
         }
+        if self.replay is not None:
+            frame["replay"] = self.replay.state().as_dict()
         text = json.dumps(frame, separators=(",", ":"))
         self.latest_frame = text
         for client in self.clients:
@@ -263,6 +267,7 @@ class Hub:
                 "tick_ms": self.tick_ms,
                 "started": self.started,
                 "source": self.source,
+                "replay": None if self.replay is None else self.replay.state().as_dict(),
                 "server_ts": time.time() * 1000.0,
                 "recent_alerts": list(self.recent_alerts),
                 # [ts, mbps, pps] of the ticks before the latest frame, oldest first, so a page
@@ -288,6 +293,8 @@ class Hub:
                     }
                 )
             )
+        elif kind == "replay_control":
+            client.reply(json.dumps(self._replay_control(msg)))
         elif kind == "get_packet_detail":
             try:
                 pid = int(msg.get("id"))
@@ -305,6 +312,25 @@ class Hub:
             else:
                 reply = packet_detail(stored)
             client.reply(json.dumps(reply))
+
+    def _replay_control(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """``replay_control`` {action: pause | resume | seek, to: capture time in s}."""
+        pacer = self.replay
+        if pacer is None:
+            return {"type": "error", "message": "replay_control: this run is not a paced replay"}
+        action = msg.get("action")
+        if action == "pause":
+            pacer.pause()
+        elif action == "resume":
+            pacer.resume()
+        elif action == "seek":
+            to = msg.get("to")
+            if isinstance(to, bool) or not isinstance(to, int | float) or not math.isfinite(to):
+                return {"type": "error", "message": "replay_control seek: 'to' must be a number"}
+            pacer.seek(int(to * 1e9))
+        else:
+            return {"type": "error", "message": f"replay_control: unknown action {action!r}"}
+        return {"type": "replay_state", "replay": pacer.state().as_dict()}
 
     def health(self) -> dict[str, Any]:
         return {

@@ -401,6 +401,10 @@ class Dashboard:
         cls._subscribe_alerts(feed)
         return cls(cfg, server, feed)
 
+    def attach_replay(self, pacer: Any) -> None:
+        """A paced offline run (``--replay-speed``): the page can pause, resume and seek it."""
+        self.server.hub.replay = pacer
+
     @staticmethod
     def _pipeline_feed(
         web_cfg: WebConfig,

@@ -26,6 +26,8 @@
     tickMs: 1000,
     updateMs: 1000,
     paused: false,
+    replay: null,           // hello.replay: a paced offline run (--replay-speed)
+    seeking: false,
     lastRenderAt: 0,
     renderScheduled: false,
     packets: [],            // sampled packets not drawn yet (bounded by PACKET_ROWS)
@@ -84,11 +86,42 @@
   $("pause").addEventListener("click", () => {
     state.paused = !state.paused;
     syncControls();
+    // a paced replay (--replay-speed) pauses at the source too: capture time stops
+    if (state.replay) send({ type: "replay_control", action: state.paused ? "pause" : "resume" });
     document.dispatchEvent(new CustomEvent("netscope-pause", { detail: { paused: state.paused } }));
     if (!state.paused) scheduleRender();
   });
   syncControls();
   window.__netscopeState = state;
+
+  // ---------------------------------------------------------------- replay (--replay-speed)
+  function send(msg) {
+    if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg));
+  }
+  // The seek bar spans the capture's time (hello.replay.start/end, seconds); it only moves
+  // forward: a seek fast-forwards, processing every packet on the way (flows stay exact).
+  function showReplay(replay) {
+    state.replay = replay;
+    const bar = $("replay");
+    if (!replay) { bar.hidden = true; return; }
+    bar.hidden = false;
+    $("replay-speed").textContent = "replay ×" + replay.speed + (replay.paused ? " · paused" : "");
+    const seek = $("seek");
+    const span = replay.start != null && replay.end != null ? replay.end - replay.start : null;
+    seek.disabled = !span;
+    if (span && replay.position != null && !state.seeking) {
+      seek.value = String(Math.round(((replay.position - replay.start) / span) * 1000));
+    }
+    $("replay-pos").textContent = replay.position == null ? "–" : fmtTime(replay.position) + " UTC";
+  }
+  $("seek").addEventListener("input", () => { state.seeking = true; });
+  $("seek").addEventListener("change", (ev) => {
+    state.seeking = false;
+    const r = state.replay;
+    if (!r || r.start == null || r.end == null) return;
+    const to = r.start + (Number(ev.target.value) / 1000) * (r.end - r.start);
+    send({ type: "replay_control", action: "seek", to: to });
+  });
 
   // ---------------------------------------------------------------- chart
   let chart = null;
@@ -287,6 +320,7 @@
     renderPackets();
     renderAlerts();
     if (frame.source) showSource(frame.source);
+    if (frame.replay) showReplay(frame.replay);
     $("meta").textContent = "frame " + frame.frame_seq + " · tick " + fmtNum(tick.interval_ms, 0) +
       " ms · capture time " + fmtTime(tick.ts) + " UTC";
     perf.frames++;
@@ -385,6 +419,7 @@
           state.tickMs = msg.tick_ms;
           setStatus("connected", "connected · v" + msg.version + " · tick " + msg.tick_ms + " ms");
           if (msg.source) showSource(msg.source);
+          showReplay(msg.replay || null);
           if (!state.alertsTotal && msg.recent_alerts && msg.recent_alerts.length) {
             state.alerts = msg.recent_alerts.slice(-ALERT_ROWS);
             renderAlerts();
@@ -392,6 +427,7 @@
           fillHistory(msg.history);
           break;
         case "packet_detail": showDetail(msg); break;
+        case "replay_state": showReplay(msg.replay); break;
         case "perf_pong": {
           const now = Date.now();
           perf.rtt = now - msg.client_ts;
