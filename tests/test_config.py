@@ -38,6 +38,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "capture.immediate_mode": False,
     "capture.filter": None,
     "run.count": 0,
+    "run.replay_speed": 0.0,  # issue 14: --replay-speed (0 = max, no pacing)
     "output.write_pcap": None,
     "output.write_pcap_rotate_mb": 0,
     "output.write_pcap_max_files": 0,

@@ -61,6 +61,21 @@ class PacketBatch:
             self.first_index,
         )
 
+    def window(self, start: int, stop: int) -> PacketBatch:
+        """Packets ``[start, stop)`` of this batch (views, no copies; indices stay global)."""
+        start = max(0, min(start, self.count))
+        stop = max(start, min(stop, self.count))
+        return PacketBatch(
+            self.buf,
+            self.offsets[start:stop],
+            self.caplens[start:stop],
+            self.wirelens[start:stop],
+            self.ts_ns[start:stop],
+            self.linktypes[start:stop],
+            stop - start,
+            self.first_index + start,
+        )
+
 
 def batch_from_packets(
     packets: list[bytes],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -78,7 +78,7 @@ class _Options:
         group: argparse._ArgumentGroup,
         flags: Sequence[str],
         key: str,
-        kind: type,
+        kind: Callable[[str], Any],
         metavar: str,
         text: str,
         *,
@@ -106,6 +106,19 @@ class _Options:
         )
         pair.add_argument(f"--no-{name}", dest=key, action="store_const", const=False, help="")
         self.labels[key] = f"--{name}"
+
+
+def replay_speed(text: str) -> float:
+    """``--replay-speed``: a positive factor, or ``max`` (stored as 0: no pacing)."""
+    if text.strip().lower() == "max":
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}") from None
+    if not value > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number > 0 or 'max', got {text!r}")
+    return value
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
@@ -155,6 +168,16 @@ def _add_input(parser: argparse.ArgumentParser, o: _Options) -> None:
         int,
         "N",
         "stop after N packets; 0 = until Ctrl-C / end of file",
+    )
+    o.value(
+        g,
+        ["--replay-speed"],
+        "run.replay_speed",
+        replay_speed,
+        "X",
+        "pace offline input by its capture timestamps: 1 = as captured, 10 = ten times "
+        "faster, max = as fast as possible (default: max)",
+        show_default=False,
     )
     o.switch(g, "promiscuous", "capture.promiscuous", "promiscuous mode", short="-p")
     o.value(g, ["-s", "--snaplen"], "capture.snaplen", int, "N", "bytes captured per packet")

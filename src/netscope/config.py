@@ -75,6 +75,9 @@ class RunConfig:
     """``[run]``: when to stop."""
 
     count: int = _limit(0, ge=0)  # 0 = until Ctrl-C / end of file
+    # offline input paced by capture time: 1 = as captured, 10 = ten times faster; 0 = as fast
+    # as possible ("max" on the command line), the default
+    replay_speed: float = _limit(0.0, ge=0, le=1_000_000)
 
 
 @dataclass(frozen=True)
@@ -592,6 +595,9 @@ def _check_consistency(cfg: Config, src: _Sources) -> None:
     if cap.interface is not None and cap.read_pcap is not None:
         keys = ("capture.interface", "capture.read_pcap")
         raise src.fail(keys, f"{_names(keys, src)} are both set; choose live or offline input")
+    if cfg.run.replay_speed > 0 and cap.read_pcap is None and not cfg.list_interfaces:
+        keys = ("run.replay_speed",)
+        raise src.fail(keys, f"{src.name(keys[0])} paces offline input; it needs --read-pcap")
     if (out.write_pcap_rotate_mb > 0) != (out.write_pcap_max_files > 0):
         keys = ("output.write_pcap_rotate_mb", "output.write_pcap_max_files")
         raise src.fail(

@@ -131,6 +131,9 @@ class OfflineRun:
             if dashboard is not None:
                 dashboard.stop()
             raise
+        pacer = self._pacer(cfg)
+        if pacer is not None and dashboard is not None:
+            dashboard.attach_replay(pacer)
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
@@ -138,7 +141,8 @@ class OfflineRun:
         interrupted = False
         failure: NetScopeError | None = None
         try:
-            for batch in source.batches():
+            batches = source.batches() if pacer is None else pacer.paced(source.batches())
+            for batch in batches:
                 batch = stage.filter(batch)
                 if limit and counters.packets + batch.count > limit:
                     batch = batch.sliced(limit - counters.packets)
@@ -197,6 +201,20 @@ class OfflineRun:
         if failure is not None:
             raise failure
         return 0
+
+    @staticmethod
+    def _pacer(cfg: Config) -> Any:
+        """``--replay-speed``: a pacer between source and processor (None: full speed)."""
+        if cfg.run.replay_speed <= 0:
+            return None
+        from netscope.pipeline.pacing import ReplayPacer, capture_end_ns
+        from netscope.sources import open_capture_file
+
+        path = cfg.capture.read_pcap
+        end = None
+        if cfg.web.enabled and path is not None and os.path.isfile(path):
+            end = capture_end_ns(lambda: open_capture_file(path))  # the seek bar's span
+        return ReplayPacer(cfg.run.replay_speed, end_ns=end)
 
     def _write_outputs(
         self, processor: object, expired_sink: object

@@ -139,6 +139,7 @@ def test_reads_what_gen_pcapfile_writes(
 ) -> None:
     """The project's own writer and reader agree (other tests build files with the writer)."""
     from netscope.gen import pcapfile
+
     recs = sample_records(40, seed=3)
     path = tmp_path / "w.pcap"
     pcapfile.write_pcap(path, recs, linktype=113, nanosecond=nanosecond, big_endian=big_endian)

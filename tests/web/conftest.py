@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,12 +94,15 @@ class WebRun:
         return self.proc.returncode, out, "".join(self.stderr_all)
 
 
-def start_web(args: list[str], port: int, scheme: str = "http") -> WebRun:
+def start_web(
+    args: list[str], port: int, scheme: str = "http", command: list[str] | None = None
+) -> WebRun:
+    """``netscope ARGS --web`` (``command``: another installation's entry point)."""
     env = dict(os.environ)
     env.pop("NUMBA_DISABLE_JIT", None)
     env.setdefault("PYTHONIOENCODING", "utf-8")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "netscope", *args, "--web", "--web-port", str(port)],
+        [*(command or [sys.executable, "-m", "netscope"]), *args, "--web", "--web-port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -149,3 +153,41 @@ def serving(
         yield server
     finally:
         server.stop()
+
+
+# ---- the browser (Debian's chromium through playwright; no browser download) ----
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright import sync_api  # a test dependency: missing is a failure, not a skip
+
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def open_page(browser: Any, url: str, external: list[str]) -> Any:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    origin = url.split("/", 3)[:3]
+    prefix = "/".join(origin)
+
+    def on_request(req: Any) -> None:
+        if not (req.url.startswith(prefix) or req.url.startswith("data:")):
+            external.append(req.url)
+
+    page.on("request", on_request)
+    page.goto(url)
+    return page

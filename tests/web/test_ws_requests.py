@@ -116,3 +116,30 @@ def test_parse_request_limits() -> None:
     big = f'{{"type":"get_packet_detail","id":{2**63 - 1}}}'
     assert parse_request(big).id == 2**63 - 1  # type: ignore[union-attr]
     assert parse_request('{"type":"get_packet_detail","id":0}').id == 0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ('{"type":"replay_control"}', "needs action"),
+        ('{"type":"replay_control","action":"rewind"}', "needs action"),
+        ('{"type":"replay_control","action":"seek"}', "seek needs to"),
+        ('{"type":"replay_control","action":"seek","to":1e400}', "seek needs to"),
+        ('{"type":"replay_control","action":"seek","to":true}', "seek needs to"),
+    ],
+)
+def test_replay_control_is_validated(raw: str, reason: str) -> None:
+    with pytest.raises(RequestError, match=reason):
+        parse_request(raw)
+
+
+def test_replay_control_outside_a_replay_is_an_error_reply() -> None:
+    from netscope.config import WebConfig
+    from netscope.web.feed import ring_for
+    from netscope.web.hub import Client, Hub
+
+    hub = Hub(ring_for(WebConfig()), 1000, "test")
+    client = Client()
+    hub.handle_request(client, '{"type":"replay_control","action":"pause"}')
+    reply = json.loads(client.control.popleft())
+    assert reply == {"type": "error", "message": "replay_control: this run is not a paced replay"}

@@ -28,14 +28,22 @@ from typing import Any
 
 from netscope.logutil import trace
 from netscope.web.feed import PacketRing, StoredPacket, TickMessage
-from netscope.web.requests import PerfPing, RequestError, error_message, parse_request
+from netscope.web.requests import (
+    PerfPing,
+    ReplayControl,
+    RequestError,
+    error_message,
+    parse_request,
+)
 
 log = logging.getLogger(__name__)
 
 QUEUE_CAPACITY = 1024  # tick messages waiting for the loop (offline input ticks in bursts)
 CONTROL_CAPACITY = 32  # pending replies per client (a client spamming requests loses old ones)
 RECENT_ALERTS = 200  # alerts a newly connected client is shown (hello.recent_alerts)
-HISTORY = 120  # ticks of (ts, mbps, pps) a newly connected client's chart starts with
+# ticks of (ts, mbps, pps) a newly connected client's chart starts with: the page's chart
+# holds 240 points, as the original's
+HISTORY = 240
 
 
 _EMPTY_TICK: dict[str, Any] = {
@@ -146,8 +154,19 @@ class Client:
 class Hub:
     """Frames, clients and run totals for one dashboard server."""
 
-    def __init__(self, ring: PacketRing, tick_ms: int, version: str) -> None:
+    def __init__(
+        self,
+        ring: PacketRing,
+        tick_ms: int,
+        version: str,
+        source: dict[str, str] | None = None,
+    ) -> None:
         self.ring = ring
+        # what the header shows: {"kind": "live"|"file", "name": ..., "state": ...}; the
+        # state of a file goes from "reading" to "finished" with the final frame
+        live = {"kind": "live", "name": "", "state": "capturing"}
+        self.source: dict[str, str] = dict(source or live)
+        self.replay: Any = None  # a ReplayPacer when the run is paced (--replay-speed)
         self.tick_ms = tick_ms
         self.version = version
         self.started = time.time()
@@ -214,6 +233,8 @@ class Hub:
                     packets.append(packet_summary(stored))
             self.publish(msg.tick, packets, msg.alerts)
         elif msg.kind == "final":
+            if self.source.get("kind") == "file":
+                self.source = dict(self.source, state="finished")
             # Offline input has ended: the final frame keeps the last tick's rates and shows
             # the run's largest flows, so the page is worth inspecting after EOF.
             tick = dict(self.last_tick or _EMPTY_TICK, top_flows=msg.tick.get("top_flows", []))
@@ -234,7 +255,10 @@ class Hub:
             "tick": tick,
             "packets": packets,
             "alerts": alerts,
+            "source": self.source,
         }
+        if self.replay is not None:
+            frame["replay"] = self.replay.state().as_dict()
         text = json.dumps(frame, separators=(",", ":"))
         self.latest_frame = text
         for client in self.clients:
@@ -248,6 +272,8 @@ class Hub:
                 "version": self.version,
                 "tick_ms": self.tick_ms,
                 "started": self.started,
+                "source": self.source,
+                "replay": None if self.replay is None else self.replay.state().as_dict(),
                 "server_ts": time.time() * 1000.0,
                 "recent_alerts": list(self.recent_alerts),
                 # [ts, mbps, pps] of the ticks before the latest frame, oldest first, so a page
@@ -272,6 +298,9 @@ class Hub:
             }
             client.reply(json.dumps(pong))
             return
+        if isinstance(request, ReplayControl):
+            client.reply(json.dumps(self._replay_control(request)))
+            return
         stored = self.ring.get(request.id)
         if stored is None:
             reply: dict[str, Any] = {
@@ -284,6 +313,19 @@ class Hub:
         else:
             reply = packet_detail(stored)
         client.reply(json.dumps(reply))
+
+    def _replay_control(self, request: ReplayControl) -> dict[str, Any]:
+        """Pause, resume or seek the paced replay; answers its new state."""
+        pacer = self.replay
+        if pacer is None:
+            return {"type": "error", "message": "replay_control: this run is not a paced replay"}
+        if request.action == "pause":
+            pacer.pause()
+        elif request.action == "resume":
+            pacer.resume()
+        elif request.to is not None:
+            pacer.seek(int(request.to * 1e9))
+        return {"type": "replay_state", "replay": pacer.state().as_dict()}
 
     def health(self) -> dict[str, Any]:
         return {

@@ -1,7 +1,8 @@
 """Client → server WebSocket messages: parse and validate before anything acts on them.
 
-A browser tab sends two kinds of message, both tiny: ``get_packet_detail {id}`` and
-``perf_ping {client_ts}``. Anything else — text that is not JSON, JSON that is not an object,
+A browser tab sends three kinds of message, all tiny: ``get_packet_detail {id}``,
+``perf_ping {client_ts}`` and, in a paced replay, ``replay_control {action, to}``.
+Anything else — text that is not JSON, JSON that is not an object,
 an unknown ``type``, an ``id`` that is not a non-negative integer below 2**63 (``1e400``
 parses as infinity, ``1.5`` is not an id), a ``client_ts`` that is not a finite number,
 a message over :data:`MAX_REQUEST_BYTES` or nested deeper than the JSON decoder allows —
@@ -36,7 +37,17 @@ class GetPacketDetail:
     id: int
 
 
-Request = PerfPing | GetPacketDetail
+@dataclass(frozen=True)
+class ReplayControl:
+    """``replay_control``: pause / resume a paced replay, or seek to ``to`` (capture time, s)."""
+
+    action: str
+    to: float | None = None
+
+
+REPLAY_ACTIONS = ("pause", "resume", "seek")
+
+Request = PerfPing | GetPacketDetail | ReplayControl
 
 
 def error_message(text: str) -> str:
@@ -75,6 +86,14 @@ def parse_request(raw: str) -> Request:
         if not isinstance(pid, int) or isinstance(pid, bool) or not 0 <= pid <= MAX_PACKET_ID:
             raise RequestError(f"get_packet_detail needs id, an integer from 0 to {MAX_PACKET_ID}")
         return GetPacketDetail(pid)
+    if kind == "replay_control":
+        action = msg.get("action")
+        if action not in REPLAY_ACTIONS:
+            raise RequestError("replay_control needs action: pause, resume or seek")
+        to = _finite_number(msg.get("to"))
+        if action == "seek" and to is None:
+            raise RequestError("replay_control seek needs to, a finite number (seconds)")
+        return ReplayControl(action, to)
     if isinstance(kind, str):
         shown = kind if len(kind) <= 40 else kind[:40] + "…"
         raise RequestError(f"unknown message type {shown!r}")

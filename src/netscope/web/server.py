@@ -367,6 +367,14 @@ class StatsEvery:
             self._start, self._bytes, self._packets = None, 0, 0
 
 
+def describe_input(cfg: Config) -> dict[str, str]:
+    """What the dashboard's header says the input is (a file's state changes at EOF)."""
+    path = cfg.capture.read_pcap
+    if path is not None:
+        return {"kind": "file", "name": Path(str(path)).name, "state": "reading"}
+    return {"kind": "live", "name": cfg.capture.interface or "default", "state": "capturing"}
+
+
 class Dashboard:
     """The dashboard of one run: server + capture-side feed.
 
@@ -394,7 +402,7 @@ class Dashboard:
         web_cfg = cfg.web
         check_assets()
         ring = ring_for(web_cfg)
-        hub = Hub(ring, web_cfg.tick_ms, __version__)
+        hub = Hub(ring, web_cfg.tick_ms, __version__, source=describe_input(cfg))
         server = WebServer(web_cfg, hub)
         pipeline = getattr(processor, "capture_observers", None) is not None
         if pipeline:
@@ -419,6 +427,10 @@ class Dashboard:
             processor.observers.append(feed.observe)
         cls._subscribe_alerts(feed)
         return cls(cfg, server, feed)
+
+    def attach_replay(self, pacer: Any) -> None:
+        """A paced offline run (``--replay-speed``): the page can pause, resume and seek it."""
+        self.server.hub.replay = pacer
 
     @staticmethod
     def _pipeline_feed(

@@ -5,9 +5,14 @@
 
 (function () {
   const PERF = new URLSearchParams(location.search).get("perf") === "1";
-  const CHART_POINTS = 120;
-  const PACKET_ROWS = 200;
+  const CHART_POINTS = 240;      // as the original dashboard
+  const PACKET_ROWS = 500;       // as the original dashboard
   const ALERT_ROWS = 500;
+  // Update rate: how often the page redraws (frames keep arriving at web.tick_ms in between
+  // and are folded in). Remembered in localStorage under the original's key; ?perf=1 always
+  // draws every frame ("Live").
+  const UPDATE_KEY = "netscope.updateIntervalMs";
+  const UPDATE_CHOICES = [1000, 500, 250, 100, 33];
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -19,6 +24,15 @@
     selectedId: null,
     retryMs: 500,
     tickMs: 1000,
+    updateMs: 1000,
+    paused: false,
+    replay: null,           // hello.replay: a paced offline run (--replay-speed)
+    seeking: false,
+    lastRenderAt: 0,
+    renderScheduled: false,
+    packets: [],            // sampled packets not drawn yet (bounded by PACKET_ROWS)
+    alerts: [],             // alerts not drawn yet
+    chartDirty: false,
   };
 
   // ---------------------------------------------------------------- formatting
@@ -42,6 +56,72 @@
     if (cls) el.className = cls;
     return el;
   }
+
+  // ---------------------------------------------------------------- update rate, pause
+  function loadUpdateMs() {
+    if (PERF) return 33;
+    try {
+      const stored = Number(window.localStorage.getItem(UPDATE_KEY));
+      if (UPDATE_CHOICES.includes(stored)) return stored;
+    } catch (e) { /* storage disabled */ }
+    return 1000;
+  }
+  state.updateMs = loadUpdateMs();
+  function syncControls() {
+    const select = $("update-rate");
+    select.value = String(state.updateMs);
+    select.disabled = PERF;
+    const btn = $("pause");
+    btn.textContent = state.paused ? "Resume" : "Pause";
+    btn.classList.toggle("paused", state.paused);
+    btn.setAttribute("aria-pressed", state.paused ? "true" : "false");
+  }
+  $("update-rate").addEventListener("change", (ev) => {
+    const next = Number(ev.target.value);
+    if (!UPDATE_CHOICES.includes(next) || PERF) return;
+    state.updateMs = next;
+    try { window.localStorage.setItem(UPDATE_KEY, String(next)); } catch (e) { /* ignore */ }
+    scheduleRender();
+  });
+  $("pause").addEventListener("click", () => {
+    state.paused = !state.paused;
+    syncControls();
+    // a paced replay (--replay-speed) pauses at the source too: capture time stops
+    if (state.replay) send({ type: "replay_control", action: state.paused ? "pause" : "resume" });
+    document.dispatchEvent(new CustomEvent("netscope-pause", { detail: { paused: state.paused } }));
+    if (!state.paused) scheduleRender();
+  });
+  syncControls();
+  window.__netscopeState = state;
+
+  // ---------------------------------------------------------------- replay (--replay-speed)
+  function send(msg) {
+    if (state.ws && state.ws.readyState === 1) state.ws.send(JSON.stringify(msg));
+  }
+  // The seek bar spans the capture's time (hello.replay.start/end, seconds); it only moves
+  // forward: a seek fast-forwards, processing every packet on the way (flows stay exact).
+  function showReplay(replay) {
+    state.replay = replay;
+    const bar = $("replay");
+    if (!replay) { bar.hidden = true; return; }
+    bar.hidden = false;
+    $("replay-speed").textContent = "replay ×" + replay.speed + (replay.paused ? " · paused" : "");
+    const seek = $("seek");
+    const span = replay.start != null && replay.end != null ? replay.end - replay.start : null;
+    seek.disabled = !span;
+    if (span && replay.position != null && !state.seeking) {
+      seek.value = String(Math.round(((replay.position - replay.start) / span) * 1000));
+    }
+    $("replay-pos").textContent = replay.position == null ? "–" : fmtTime(replay.position) + " UTC";
+  }
+  $("seek").addEventListener("input", () => { state.seeking = true; });
+  $("seek").addEventListener("change", (ev) => {
+    state.seeking = false;
+    const r = state.replay;
+    if (!r || r.start == null || r.end == null) return;
+    const to = r.start + (Number(ev.target.value) / 1000) * (r.end - r.start);
+    send({ type: "replay_control", action: "seek", to: to });
+  });
 
   // ---------------------------------------------------------------- chart
   let chart = null;
@@ -143,9 +223,9 @@
     }
   }
 
-  function renderChart(tick) {
-    if (!chart) return;
-    pushPoint(tick.ts, tick.mbps, tick.pps);
+  function renderChart() {
+    if (!chart || !state.chartDirty) return;
+    state.chartDirty = false;
     chart.update("none");
   }
 
@@ -171,7 +251,9 @@
     table.replaceChild(body, table.tBodies[0]);
   }
 
-  function renderPackets(packets) {
+  function renderPackets() {
+    const packets = state.packets;
+    state.packets = [];
     if (!packets.length) return;
     const tbody = $("packets").tBodies[0];
     const frag = document.createDocumentFragment();
@@ -189,8 +271,10 @@
     while (tbody.rows.length > PACKET_ROWS) tbody.deleteRow(-1);
   }
 
-  function addAlerts(alerts) {
-    if (!alerts || !alerts.length) return;
+  function renderAlerts() {
+    const alerts = state.alerts;
+    state.alerts = [];
+    if (!alerts.length) return;
     const list = $("alerts");
     const empty = list.querySelector(".empty");
     if (empty) empty.remove();
@@ -214,15 +298,29 @@
     badge.textContent = String(state.alertsTotal);
   }
 
+  function scheduleRender() {
+    if (state.paused || state.renderScheduled || !state.pending) return;
+    state.renderScheduled = true;
+    const wait = state.updateMs - (performance.now() - state.lastRenderAt);
+    const go = () => requestAnimationFrame(render);
+    if (wait > 4) setTimeout(go, wait); else go();
+  }
+
   function render() {
+    state.renderScheduled = false;
+    if (state.paused) return; // frozen: frames keep arriving; resume draws the latest
     const frame = state.pending;
     state.pending = null;
     if (!frame) return;
+    state.lastRenderAt = performance.now();
     const tick = frame.tick;
     renderCards(tick);
-    renderChart(tick);
+    renderChart();
     renderFlows(tick.top_flows || []);
-    renderPackets(frame.packets || []);
+    renderPackets();
+    renderAlerts();
+    if (frame.source) showSource(frame.source);
+    if (frame.replay) showReplay(frame.replay);
     $("meta").textContent = "frame " + frame.frame_seq + " · tick " + fmtNum(tick.interval_ms, 0) +
       " ms · capture time " + fmtTime(tick.ts) + " UTC";
     perf.frames++;
@@ -237,15 +335,15 @@
     if (seq <= state.lastSeq) return; // duplicate or stale (e.g. re-sent after reconnect)
     if (state.lastSeq && seq > state.lastSeq + 1) perf.dropped += seq - state.lastSeq - 1;
     state.lastSeq = seq;
-    addAlerts(frame.alerts); // alerts are never coalesced away
-    if (state.pending) {
-      perf.dropped++;
-      // keep the packets of the superseded frame too (bounded: a hidden tab gets no
-      // animation frames, so frames may be superseded for minutes)
-      frame.packets = (state.pending.packets || []).concat(frame.packets || []).slice(-PACKET_ROWS);
-    }
+    // Everything a frame carries is kept until the next draw, whatever the update rate or
+    // a pause: alerts are never coalesced away, chart points are one per tick, packets the
+    // newest PACKET_ROWS (bounded: a hidden or paused tab may not draw for minutes).
+    if (frame.alerts && frame.alerts.length) state.alerts = state.alerts.concat(frame.alerts).slice(-ALERT_ROWS);
+    if (chart && frame.tick) { pushPoint(frame.tick.ts, frame.tick.mbps, frame.tick.pps); state.chartDirty = true; }
+    if (frame.packets && frame.packets.length) state.packets = state.packets.concat(frame.packets).slice(-PACKET_ROWS);
+    if (state.pending) perf.dropped++;
     state.pending = frame;
-    requestAnimationFrame(render);
+    scheduleRender();
   }
 
   // ---------------------------------------------------------------- inspector
@@ -294,6 +392,13 @@
   }));
 
   // ---------------------------------------------------------------- connection
+  // The header's input: a live interface, or a file being read / finished.
+  function showSource(source) {
+    const el = $("source");
+    el.dataset.kind = source.kind;
+    el.dataset.state = source.state;
+    el.textContent = (source.kind === "file" ? "file " : "interface ") + source.name + " · " + source.state;
+  }
   function setStatus(kind, text) {
     $("status").dataset.state = kind;
     $("status-text").textContent = text;
@@ -312,12 +417,18 @@
         case "hello":
           if (state.serverStarted !== msg.started) { state.lastSeq = 0; state.serverStarted = msg.started; }
           state.tickMs = msg.tick_ms;
-          setStatus("live", "live · v" + msg.version + " · tick " + msg.tick_ms + " ms");
-          if (!state.alertsTotal) addAlerts(msg.recent_alerts);
+          setStatus("connected", "connected · v" + msg.version + " · tick " + msg.tick_ms + " ms");
+          if (msg.source) showSource(msg.source);
+          showReplay(msg.replay || null);
+          if (!state.alertsTotal && msg.recent_alerts && msg.recent_alerts.length) {
+            state.alerts = msg.recent_alerts.slice(-ALERT_ROWS);
+            renderAlerts();
+          }
           fillHistory(msg.history);
           break;
         case "packet_detail": showDetail(msg); break;
         case "error": console.warn("dashboard server refused a message: " + msg.message); break;
+        case "replay_state": showReplay(msg.replay); break;
         case "perf_pong": {
           const now = Date.now();
           perf.rtt = now - msg.client_ts;
