@@ -153,8 +153,10 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
     # queue. What remains is waiting for the GIL while the server thread runs Python (JSON,
     # sends): usually microseconds, rarely tens of ms on two shared cores.
     submit_p99 = float(np.percentile(submit_times, 99))
-    assert submit_p99 < 0.02, submit_p99
-    assert max(submit_times) < 0.25, max(submit_times)
+    # generous bounds (a shared 2-core CI machine) plus the timing marker's one retry: a
+    # submit that blocks on the loop takes seconds, so a real regression still fails twice
+    assert submit_p99 < 0.05, submit_p99
+    assert max(submit_times) < 1.0, max(submit_times)
     assert capture.worst_feed_s < 1.0, capture.worst_feed_s
     print(
         f"\nload: {clients} clients {seconds:.0f}s: {capture.fed} packets, {hub.frame_seq} frames, "
@@ -179,10 +181,12 @@ def run_load(clients: int, seconds: float, expect_stuck: bool) -> None:
     assert growth < 64 * 1024 * 1024, f"server memory grew by {growth / 1e6:.1f} MB"
 
 
+@pytest.mark.timing
 def test_load_fast() -> None:
     run_load(clients=10, seconds=4.0, expect_stuck=False)
 
 
 @pytest.mark.slow
+@pytest.mark.timing
 def test_load_50_clients_30s() -> None:
     run_load(clients=50, seconds=30.0, expect_stuck=True)
