@@ -43,6 +43,7 @@ def _nonempty(default: str) -> str:
 # Sections (one frozen dataclass per TOML table)
 # --------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CaptureConfig:
     """``[capture]``: where packets come from and how the capture is set up."""

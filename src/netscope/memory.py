@@ -79,7 +79,9 @@ def estimate(cfg: Config) -> list[Part]:
     parts: list[Part] = []
     if cfg.synthetic_flows is not None:
         n = cfg.synthetic_flows
-        opts = FlowOptions(max_flows=n, initial_flows=n, rtt=False, retrans=False, out_of_order=False)
+        opts = FlowOptions(
+            max_flows=n, initial_flows=n, rtt=False, retrans=False, out_of_order=False
+        )
         return [Part("synthetic flow table", 1, FlowTable.start_bytes(opts))]
     if cfg.list_interfaces:
         return []
@@ -92,7 +94,7 @@ def estimate(cfg: Config) -> list[Part]:
         from netscope.anomaly.detector import AnomalyDetector
 
         # np.zeros maps pages lazily: building one to ask its size costs no memory
-        each = AnomalyDetector(cfg.analysis.anomalies).state_bytes()
+        each = AnomalyDetector(cfg.analysis.anomalies).state_bytes
         parts.append(Part("anomaly tables", shards, each))
     if cfg.web.enabled:
         from netscope.web.feed import HEADER_BUDGET

@@ -15,9 +15,9 @@ off) allocates no sequence or RTT columns at all.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
