@@ -7,8 +7,11 @@ Also pins first/last seen as the min/max packet time when timestamps go backward
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,7 +24,16 @@ from netscope.flows.table import INITIAL_ROWS, ExpiredBatch, FlowOptions, FlowTa
 from netscope.gen.traffic import generate
 from netscope.sources import open_capture_file
 
-from .conftest import HIGH_IP, LOW_IP, T0, fast_udp4, feed, flow_records, udp_frame
+from .conftest import (
+    HIGH_IP,
+    LOW_IP,
+    T0,
+    fast_udp4,
+    feed,
+    flow_records,
+    udp_frame,
+    write_trace,
+)
 
 SEC = 1_000_000_000
 
@@ -193,3 +205,24 @@ def test_in_order_timestamps_keep_first_and_last() -> None:
     feed(table, [(T0 + k * SEC, frame) for k in range(4)])
     (rec,) = flow_records(table)
     assert (rec.first_seen_ns, rec.last_seen_ns) == (T0, T0 + 3 * SEC)
+
+
+@pytest.mark.parametrize("mode", [[], ["--workers", "2"]])
+def test_exports_keep_first_seen_before_last_seen(
+    tmp_path: Path, mode: list[str], cli: Callable[..., Any]
+) -> None:
+    """Inline and pipeline runs of a capture whose clock steps back export min/max times."""
+    frames = [udp_frame(LOW_IP, HIGH_IP, 1000 + k % 3, 53) for k in range(12)]
+    stamps = [T0 + ((k * 7) % 12) * SEC for k in range(12)]  # a shuffled second ladder
+    trace = write_trace(tmp_path / "backwards.pcap", zip(stamps, frames, strict=True))
+    out = tmp_path / "flows.json"
+    res = cli(["--read-pcap", str(trace), "--quiet", "--export-json", str(out), *mode])
+    assert res.code == 0, res.stderr
+    flows = json.loads(out.read_text(encoding="utf-8"))
+    assert len(flows) == 3
+    for flow in flows:
+        port = flow["endpoint_a"]["port"]
+        mine = [ts for k, ts in enumerate(stamps) if 1000 + k % 3 == port]
+        assert flow["first_seen"] == pytest.approx(min(mine) / 1e9)
+        assert flow["last_seen"] == pytest.approx(max(mine) / 1e9)
+        assert flow["duration_secs"] == pytest.approx((max(mine) - min(mine)) / 1e9)
