@@ -188,8 +188,11 @@ class FlowTable:
         if self.deep:
             arrays.update(f64=self.f64, u32=self.u32)
         for name, arr in arrays.items():
-            grown = np.full((new, arr.shape[1]), -1 if name == "links" else 0, dtype=arr.dtype)
+            # each byte written once: the old rows copied, the new ones filled (which also
+            # faults their pages in now, as _alloc_rows does, not mid-capture)
+            grown = np.empty((new, arr.shape[1]), dtype=arr.dtype)
             grown[:old] = arr
+            grown[old:] = -1 if name == "links" else 0
             setattr(self, name, grown)
         # The kernel only asks for rows when the free stack is empty, so the new stack is
         # just the new rows, lowest on top: rows are handed out in the order a table
