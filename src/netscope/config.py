@@ -2,9 +2,9 @@
 
 SPEC §5 is the contract for section names, keys and defaults; SPEC §4 for the flags that
 override them. The dataclasses below are the single source of truth: the schema used to
-reject unknown keys and wrong types is derived from their fields, and value limits live in
-each field's metadata, so adding a key is one line here plus one line in
-``netscope.example.toml``.
+reject unknown keys and wrong types is derived from their fields; the range of every numeric
+key is one row of ``netscope.limits.RANGES`` (flags and file alike). Adding a key is one line
+here, one in ``netscope.example.toml`` and, if numeric, one range.
 
 Precedence is explicit flags > config file > defaults. Every error names the offending key
 (dotted, ``web.tick_ms``) and where it came from (the file path or the flag), because "bad
@@ -28,19 +28,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from netscope.errors import ConfigError, UsageError
+from netscope.limits import MAX_SNAPLEN as MAX_SNAPLEN
+from netscope.limits import RANGES
 
 _T = TypeVar("_T")
-
-
-def _limit(
-    default: _T,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-) -> _T:
-    """A field whose value must satisfy ``ge <= v``, ``gt < v`` and ``v <= le`` (each optional)."""
-    return field(default=default, metadata={"ge": ge, "gt": gt, "le": le})
 
 
 def _nonempty(default: str) -> str:
@@ -52,9 +43,6 @@ def _nonempty(default: str) -> str:
 # Sections (one frozen dataclass per TOML table)
 # --------------------------------------------------------------------------------------
 
-# libpcap's MAXIMUM_SNAPLEN: larger values are clamped by every capture tool anyway.
-MAX_SNAPLEN = 262144
-
 
 @dataclass(frozen=True)
 class CaptureConfig:
@@ -63,9 +51,9 @@ class CaptureConfig:
     interface: str | None = None
     read_pcap: Path | None = None
     promiscuous: bool = True
-    snaplen: int = _limit(65535, ge=1, le=MAX_SNAPLEN)
-    timeout_ms: int = _limit(100, ge=1)
-    buffer_size_mb: int = _limit(0, ge=0)  # 0 = the capture backend's default ring size
+    snaplen: int = 65535
+    timeout_ms: int = 100
+    buffer_size_mb: int = 0  # 0 = the capture backend's default ring size
     immediate_mode: bool = False
     filter: str | None = None
 
@@ -74,10 +62,10 @@ class CaptureConfig:
 class RunConfig:
     """``[run]``: when to stop."""
 
-    count: int = _limit(0, ge=0)  # 0 = until Ctrl-C / end of file
+    count: int = 0  # 0 = until Ctrl-C / end of file
     # offline input paced by capture time: 1 = as captured, 10 = ten times faster; 0 = as fast
     # as possible ("max" on the command line), the default
-    replay_speed: float = _limit(0.0, ge=0, le=1_000_000)
+    replay_speed: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -85,8 +73,8 @@ class OutputConfig:
     """``[output]``: files written and what is printed per packet."""
 
     write_pcap: Path | None = None
-    write_pcap_rotate_mb: int = _limit(0, ge=0)
-    write_pcap_max_files: int = _limit(0, ge=0)
+    write_pcap_rotate_mb: int = 0
+    write_pcap_max_files: int = 0
     export_json: Path | None = None
     export_csv: Path | None = None
     expired_flows_jsonl: Path | None = None
@@ -98,8 +86,8 @@ class OutputConfig:
 class FlowConfig:
     """``[flow]``: flow-table expiry and size cap."""
 
-    timeout_secs: float = _limit(60.0, ge=0)  # 0 = never expire
-    max_flows: int = _limit(100000, ge=0)  # 0 = unlimited
+    timeout_secs: float = 60.0  # 0 = never expire
+    max_flows: int = 100000  # 0 = unlimited
 
 
 @dataclass(frozen=True)
@@ -107,8 +95,8 @@ class StatsConfig:
     """``[stats]``: periodic stats lines on stdout."""
 
     enabled: bool = False
-    interval_ms: int = _limit(1000, ge=1)
-    top_flows: int = _limit(0, ge=0)
+    interval_ms: int = 1000
+    top_flows: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,10 +104,10 @@ class SynFloodConfig:
     """``[analysis.anomalies.syn_flood]``: SYN-without-ACK bursts towards one (ip, port)."""
 
     enabled: bool = True
-    window_secs: float = _limit(5.0, gt=0)
-    syn_threshold: int = _limit(200, ge=1)
-    unique_src_threshold: int = _limit(50, ge=1)
-    cooldown_secs: float = _limit(10.0, ge=0)
+    window_secs: float = 5.0
+    syn_threshold: int = 200
+    unique_src_threshold: int = 50
+    cooldown_secs: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -127,10 +115,10 @@ class PortScanConfig:
     """``[analysis.anomalies.port_scan]``: one source touching many ports or hosts."""
 
     enabled: bool = True
-    window_secs: float = _limit(10.0, gt=0)
-    unique_ports_threshold: int = _limit(25, ge=1)
-    unique_hosts_threshold: int = _limit(10, ge=1)
-    cooldown_secs: float = _limit(30.0, ge=0)
+    window_secs: float = 10.0
+    unique_ports_threshold: int = 25
+    unique_hosts_threshold: int = 10
+    cooldown_secs: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -184,12 +172,12 @@ class WebConfig:
 
     enabled: bool = False
     bind: str = _nonempty("127.0.0.1")
-    port: int = _limit(8080, ge=1, le=65535)
-    tick_ms: int = _limit(1000, ge=16)
-    top_n: int = _limit(10, ge=0)
-    packet_buffer: int = _limit(2000, ge=1)
-    sample_rate: int = _limit(1, ge=0)  # 0 = no packet feed
-    payload_bytes: int = _limit(256, ge=0)
+    port: int = 8080
+    tick_ms: int = 1000
+    top_n: int = 10
+    packet_buffer: int = 2000
+    sample_rate: int = 1  # 0 = no packet feed
+    payload_bytes: int = 256
     tls: WebTlsConfig = field(default_factory=WebTlsConfig)
     auth: WebAuthConfig = field(default_factory=WebAuthConfig)
 
@@ -199,8 +187,8 @@ class PipelineConfig:
     """``[pipeline]``: sharded multi-core mode."""
 
     enabled: bool = False
-    workers: int = _limit(0, ge=0)  # 0 = half the CPUs, clamped to 1..8
-    channel_capacity: int = _limit(4096, ge=1)
+    workers: int = 0  # 0 = half the CPUs, clamped to 1..8
+    channel_capacity: int = 4096
 
     def worker_count(self, cpu_count: int | None = None) -> int:
         """The number of shard workers to start: ``workers``, or half the CPUs clamped 1..8."""
@@ -228,10 +216,10 @@ class Config:
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     web: WebConfig = field(default_factory=WebConfig)
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
-    verbosity: int = _limit(0, ge=0)
+    verbosity: int = 0
     config_path: Path | None = None
     list_interfaces: bool = False
-    synthetic_flows: int | None = _limit(None, ge=1)
+    synthetic_flows: int | None = None
 
     @property
     def live_capture(self) -> bool:
@@ -545,23 +533,18 @@ def _coerce(spec: FieldSpec, raw: Any, src: _Sources) -> Any:
 
 
 def _check_limits(spec: FieldSpec, value: Any, src: _Sources) -> None:
-    """Apply the ``ge``/``gt``/``le``/``nonempty`` metadata of one field."""
+    """Apply the documented range (``netscope.limits.RANGES``) and ``nonempty`` of one field."""
     if value is None:
         return
     name = src.name(spec.key)
-    meta = spec.meta
     if isinstance(value, float) and not math.isfinite(value):
         raise src.fail((spec.key,), f"{name} must be a finite number (got {value})")
-    bad: str | None = None
-    if meta.get("ge") is not None and value < meta["ge"]:
-        bad = f">= {meta['ge']}"
-    elif meta.get("gt") is not None and value <= meta["gt"]:
-        bad = f"> {meta['gt']}"
-    elif meta.get("le") is not None and value > meta["le"]:
-        bad = f"<= {meta['le']}"
-    if bad is not None:
-        raise src.fail((spec.key,), f"{name} must be {bad} (got {value})")
-    if meta.get("nonempty") and value == "":
+    rng = RANGES.get(spec.key)
+    bad = rng.violation(value) if rng is not None and not isinstance(value, str) else None
+    if rng is not None and bad is not None:
+        hint = f"range {rng.describe()}: {rng.why}"
+        raise src.fail((spec.key,), f"{name} must be {bad} (got {value})", hint)
+    if spec.meta.get("nonempty") and value == "":
         raise src.fail((spec.key,), f"{name} must not be empty")
 
 

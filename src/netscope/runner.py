@@ -47,6 +47,9 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
     """Execute ``cfg``; return the process exit code (errors raise NetScopeError)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
+    from netscope.memory import check_run
+
+    check_run(cfg)  # before anything big is allocated (exit 2 if it cannot fit)
     if cfg.synthetic_flows is not None:
         from netscope.flows.synthetic import print_synthetic, run_synthetic
 

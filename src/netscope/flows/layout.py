@@ -123,4 +123,4 @@ G_WIDTH = 17
 ST_DONE = 0
 ST_TICK = 1  # packet i is at/after the next tick boundary: emit a tick, then resume
 ST_EXPIRED_FULL = 2  # drain the expired buffer, then resume at i
-ST_GROW_ROWS = 3  # unlimited table is full: grow rows, then resume at i
+ST_GROW_ROWS = 3  # no free row and the table is below max_flows: grow rows, then resume at i

@@ -1,23 +1,38 @@
 """FlowTable: allocation, growth and the Python side of the flow kernels.
 
-The table is pre-sized from ``max_flows`` (rows) with an index of twice that many
-slots rounded up to a power of two. ``max_flows = 0`` means unlimited: the table
-starts at 65,536 rows and doubles when full. Scale mode (all three analysis
-switches off) allocates no sequence or RTT columns at all.
+The table starts small and grows: ``min(max_flows, INITIAL_ROWS)`` rows (``initial_flows``
+overrides it), with an index of twice that many slots rounded up to a power of two. When a
+new flow finds no free row the kernel stops (``ST_GROW_ROWS``, a rare event: log2 of the
+cap times per run, so the per-packet path pays nothing) and the rows double, capped at
+``max_flows``, and the index is rebuilt by a kernel. Only a table at ``max_flows`` rows
+evicts, so results are exactly those of a table pre-sized to the cap (rows are handed out in
+the same order). ``max_flows = 0`` means unlimited: the table doubles while memory allows;
+when a doubling would not fit in the available memory (``netscope.memory``) the table stops
+growing and evicts from then on as if its size were the cap (one warning), rather than
+letting the kernel's OOM killer end the capture. Scale mode (all three analysis switches
+off) allocates no sequence or RTT columns at all.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from netscope import memory
 from netscope.columns import DecodedColumns
 from netscope.flows import layout as L
 from netscope.kernels import flowtable as K
 
-UNLIMITED_INITIAL_ROWS = 65536
+log = logging.getLogger("netscope.flows")
+
+# Rows a table starts with (fewer if max_flows is smaller): ~14 MB in deep mode, so a
+# pipeline of many shards or a huge --max-flows costs nothing until flows arrive.
+INITIAL_ROWS = 65536
+UNLIMITED_INITIAL_ROWS = INITIAL_ROWS  # the name older callers import
 EXPIRED_BUFFER = 4096
 # RTT ring pool: one slot (RTT_RING outstanding segments) per flow direction with data in
 # flight. Bounded so a SYN flood cannot grow memory; np.zeros maps pages lazily, so an
@@ -35,10 +50,18 @@ class FlowOptions:
     retrans: bool = True
     out_of_order: bool = True
     keep_expired: bool = False  # buffer expired/evicted flows for a sink
+    # rows allocated up front; 0 = min(max_flows, INITIAL_ROWS). --synthetic-flows pre-sizes.
+    initial_flows: int = 0
 
     @property
     def scale_mode(self) -> bool:
         return not (self.rtt or self.retrans or self.out_of_order)
+
+    @property
+    def initial_rows(self) -> int:
+        """Rows the table allocates at start (never more than the cap)."""
+        rows = self.initial_flows if self.initial_flows > 0 else INITIAL_ROWS
+        return min(rows, self.max_flows) if self.max_flows > 0 else rows
 
 
 def _pow2_at_least(n: int) -> int:
@@ -46,6 +69,11 @@ def _pow2_at_least(n: int) -> int:
     while size < n:
         size <<= 1
     return size
+
+
+def _index_bytes(rows: int) -> int:
+    """Bytes of the hash index for ``rows`` rows (int32 row + uint32 tag per slot)."""
+    return 8 * _pow2_at_least(max(2 * rows, 16))
 
 
 ExpiredHandler = Callable[["ExpiredBatch"], None]
@@ -69,8 +97,9 @@ class FlowTable:
     def __init__(self, options: FlowOptions | None = None) -> None:
         self.options = options or FlowOptions()
         opts = self.options
-        rows = opts.max_flows if opts.max_flows > 0 else UNLIMITED_INITIAL_ROWS
+        rows = opts.initial_rows
         self.deep = not opts.scale_mode
+        self._growth_warned = False
         self._alloc_rows(rows)
         self.g = np.zeros(L.G_WIDTH, dtype=np.int64)
         self.g[L.G_FREE_TOP] = rows
@@ -87,7 +116,9 @@ class FlowTable:
         self.p[K.P_OOO] = int(opts.out_of_order)
         self.p[K.P_TICK_AT_NS] = np.iinfo(np.int64).max
         self.p[K.P_KEEP_EXPIRED] = int(opts.keep_expired)
-        ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * rows)) if opts.rtt else 1
+        # sized from the cap, not the initial rows: the pool does not grow with the table
+        cap_rows = opts.max_flows if opts.max_flows > 0 else MAX_RING_SLOTS
+        ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * cap_rows)) if opts.rtt else 1
         self._alloc_rings(ring_slots)
         self.g[L.G_RING_FREE_TOP] = ring_slots
         self.exp_keys = np.zeros(
@@ -130,8 +161,24 @@ class FlowTable:
         return int(self.keys.shape[0])
 
     def _grow_rows(self) -> None:
+        """Double the rows (at most to max_flows) and rebuild the index; or, when memory
+        cannot take the doubling, make the current size the cap (the kernel then evicts)."""
         old = self.capacity
-        new = old * 2
+        cap = int(self.p[K.P_MAX_FLOWS])
+        new = min(old * 2, cap) if cap > 0 else old * 2
+        need = (new - old) * self.row_bytes(self.options) + _index_bytes(new)
+        refusal = memory.growth_refusal(need)
+        if refusal is not None:
+            self.p[K.P_MAX_FLOWS] = old
+            if not self._growth_warned:
+                self._growth_warned = True
+                log.warning(
+                    "flow table stopped growing at %d flows: %s; the oldest flows are "
+                    "evicted from now on",
+                    old,
+                    refusal,
+                )
+            return
         arrays: dict[str, np.ndarray] = {
             "keys": self.keys,
             "i64": self.i64,
@@ -141,17 +188,54 @@ class FlowTable:
         if self.deep:
             arrays.update(f64=self.f64, u32=self.u32)
         for name, arr in arrays.items():
-            grown = np.zeros((new, arr.shape[1]), dtype=arr.dtype)
-            if name == "links":
-                grown[:] = -1
+            # each byte written once: the old rows copied, the new ones filled (which also
+            # faults their pages in now, as _alloc_rows does, not mid-capture)
+            grown = np.empty((new, arr.shape[1]), dtype=arr.dtype)
             grown[:old] = arr
+            grown[old:] = -1 if name == "links" else 0
             setattr(self, name, grown)
-        free = np.arange(new - 1, old - 1, -1, dtype=np.int32)
+        # The kernel only asks for rows when the free stack is empty, so the new stack is
+        # just the new rows, lowest on top: rows are handed out in the order a table
+        # pre-sized to the cap would hand them out.
         top = int(self.g[L.G_FREE_TOP])
-        self.free_rows = np.concatenate([self.free_rows[:top], free, np.zeros(old - top, np.int32)])
+        free = np.arange(new - 1, old - 1, -1, dtype=np.int32)
+        self.free_rows = np.concatenate([free, self.free_rows[:top], np.zeros(old - top, np.int32)])
         self.g[L.G_FREE_TOP] = top + (new - old)
         self._alloc_index(new)
         K.rebuild_index(self.keys, self.u8, self.idx_row, self.idx_tag)
+
+    @staticmethod
+    def row_bytes(options: FlowOptions) -> int:
+        """Bytes one row costs in every per-row matrix (index excluded)."""
+        deep = not options.scale_mode
+        i64 = L.I64_WIDTH if deep else L.I64_SCALE_WIDTH
+        per = 8 * L.KEY_WIDTH + 8 * i64 + L.U8_WIDTH
+        per += 4 * (L.LINK_WIDTH if options.rtt else 2)
+        if deep:
+            per += 8 * L.F64_WIDTH + 4 * L.U32_WIDTH
+        return per + 4  # free-row stack
+
+    @classmethod
+    def start_bytes(cls, options: FlowOptions) -> int:
+        """Bytes a new table allocates up front (rows, index, RTT pool, expired buffer);
+        the memory check of a run adds this up before anything is allocated."""
+        rows = options.initial_rows
+        total = rows * cls.row_bytes(options) + _index_bytes(rows)
+        if options.rtt:
+            cap_rows = options.max_flows if options.max_flows > 0 else MAX_RING_SLOTS
+            slots = min(MAX_RING_SLOTS, max(1024, 2 * cap_rows))
+            total += slots * (L.RTT_RING * 12 + 12)
+        if options.keep_expired:
+            total += EXPIRED_BUFFER * (8 * L.KEY_WIDTH + 8 * L.I64_WIDTH + 8 * L.F64_WIDTH + 6)
+        return total
+
+    @classmethod
+    def full_bytes(cls, options: FlowOptions) -> int:
+        """Bytes the table holds once grown to max_flows rows (0 = unlimited: unknown, 0)."""
+        if options.max_flows <= 0:
+            return 0
+        grown = dataclasses.replace(options, initial_flows=options.max_flows)
+        return cls.start_bytes(grown)
 
     # ---- updates ----------------------------------------------------------
     def set_tick_at(self, ts_ns: int) -> None:

@@ -498,7 +498,9 @@ def observe(  # type: ignore[no-untyped-def]
         # ---- capacity checks (no mutation before these) ----
         evict = False
         if row < 0 and free_top == 0:
-            if p[P_MAX_FLOWS] > 0 and lru_head >= 0:
+            # the table starts small and grows (Python side) up to max_flows rows; only a
+            # table at its cap evicts
+            if p[P_MAX_FLOWS] > 0 and keys.shape[0] >= p[P_MAX_FLOWS] and lru_head >= 0:
                 if keep and g[G_EXPIRED_COUNT] >= exp_cap:
                     _sync_table(g, lru_head, lru_tail, free_top, created)
                     _sync_tick(g, tick_bytes, tick_pkts, last_ts)
@@ -552,6 +554,7 @@ def observe(  # type: ignore[no-untyped-def]
             keys[row, K_META] = k4
             i64[row, :] = 0
             i64[row, I_FIRST_NS] = ts
+            i64[row, I_LAST_NS] = ts
             u8[row, :] = 0
             u8[row, B_LIVE] = 1
             if track_seq:
@@ -583,7 +586,12 @@ def observe(  # type: ignore[no-untyped-def]
             links[lru_tail, L_NEXT] = row
             lru_tail = row
 
-        i64[row, I_LAST_NS] = ts
+        # first/last seen are the min/max packet time: a timestamp going backwards (merged
+        # or re-ordered captures) must not leave first_seen > last_seen
+        if ts > i64[row, I_LAST_NS]:
+            i64[row, I_LAST_NS] = ts
+        elif ts < i64[row, I_FIRST_NS]:
+            i64[row, I_FIRST_NS] = ts
         i64[row, I_PKTS_AB + d] += 1
         i64[row, I_BYTES_AB + d] += wl
         i64[row, I_DELTA_BYTES] += wl
