@@ -293,3 +293,184 @@ def test_pcapng_input_keeps_its_snaplen(
     assert len(read_back(out)) == len(packets)
     if TCPDUMP:
         assert len(tcpdump_packets(out)) == len(packets)
+
+
+# ------------------------------------------------------------------ rotation keeps users' files
+
+
+def test_rotation_continues_after_an_earlier_runs_segments(tmp_path: Path) -> None:
+    """Numbering continues after the highest segment already there; existing segments
+    count towards max-files, so only the oldest *of this series* goes; nothing else is
+    touched (issue 14: an earlier version deleted every NAME.NNNNNN.pcap first)."""
+    out = tmp_path / "r.pcap"
+    others = ["r.notes.pcap", "other.000001.pcap", "r.000003.txt", "r.00001.pcap", "r.pcap.bak"]
+    for name in ("r.000007.pcap", "r.000012.pcap", *others):
+        (tmp_path / name).write_bytes(b"old")
+    packets = frames(3000, size=400)  # ~1.25 MB of records: two 1 MiB segments
+    sink = write_with_sink(out, packets, rotate_mb=1, max_files=3)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted([*others, "r.000012.pcap", "r.000013.pcap", "r.000014.pcap"])
+    assert (tmp_path / "r.000012.pcap").read_bytes() == b"old"  # kept, never rewritten
+    kept = read_back(tmp_path / "r.000013.pcap") + read_back(tmp_path / "r.000014.pcap")
+    assert kept == packets
+    assert sink.summary().endswith("(3000 packets, 2 segments, 3 of the series kept)")
+
+
+def test_rotation_sizes_are_mebibytes(tmp_path: Path) -> None:
+    out = tmp_path / "m.pcap"
+    write_with_sink(out, frames(3000, size=400), rotate_mb=1, max_files=5)
+    first = (tmp_path / "m.000001.pcap").stat().st_size
+    assert 1_000_000 < first <= 1_048_576
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [("cap.dump", "cap.000001.dump"), ("cap", "cap.000001"), ("a.b.pcap", "a.b.000001.pcap")],
+)
+def test_segments_keep_the_users_extension(
+    cli: Callable[..., object], trace: Path, tmp_path: Path, name: str, first: str
+) -> None:
+    folder = tmp_path / "seg"
+    folder.mkdir()
+    result = cli(
+        [
+            "--read-pcap", str(trace), "--quiet", "--write-pcap", str(folder / name),
+            "--write-pcap-rotate-mb", "1", "--write-pcap-max-files", "2",
+        ]
+    )  # fmt: skip
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    assert [p.name for p in folder.iterdir()] == [first]
+    assert len(read_back(folder / first)) == 2000
+
+
+def test_rotation_without_write_pcap_is_a_usage_error(
+    cli: Callable[..., object], trace: Path
+) -> None:
+    flags = ["--write-pcap-rotate-mb", "1", "--write-pcap-max-files", "3"]
+    result = cli(["--read-pcap", str(trace), "--quiet", *flags])
+    assert result.code == 2  # type: ignore[attr-defined]
+    assert "--write-pcap-rotate-mb needs a pcap output" in result.stderr  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ microsecond magic
+
+
+def _tshark_epochs(path: Path) -> list[str]:
+    assert TSHARK is not None
+    proc = subprocess.run(
+        [TSHARK, "-r", str(path), "-T", "fields", "-e", "frame.time_epoch"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    return proc.stdout.split()
+
+
+def _struct_records(path: Path) -> tuple[int, list[tuple[int, int, int]]]:
+    """The magic and ``(sec, frac, caplen)`` of every record, parsed by hand."""
+    import struct
+
+    raw = path.read_bytes()
+    magic = struct.unpack_from("<I", raw, 0)[0]
+    records, pos = [], 24
+    while pos < len(raw):
+        sec, frac, cap, _wire = struct.unpack_from("<IIII", raw, pos)
+        records.append((sec, frac, cap))
+        pos += 16 + cap
+    return magic, records
+
+
+def test_written_pcaps_use_the_microsecond_magic(
+    cli: Callable[..., object], trace: Path, tmp_path: Path
+) -> None:
+    """A nanosecond input rewritten without --write-pcap-nanos: µs magic and µs records
+    (truncated), readable by tcpdump, tshark, dpkt's reader and a hand-written parser."""
+    out = tmp_path / "us.pcap"
+    result = cli(["--read-pcap", str(trace), "--quiet", "--write-pcap", str(out)])
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    source = frames(2000, size=300)
+    magic, records = _struct_records(out)
+    assert magic == 0xA1B2C3D4
+    expected = [(ts // 10**9, (ts % 10**9) // 1000) for ts, _, _ in source]
+    assert [(s, f) for s, f, _ in records] == expected
+    assert all(f < 1_000_000 for _, f, _ in records)
+
+    import dpkt
+
+    with out.open("rb") as fh:
+        reader = dpkt.pcap.Reader(fh)
+        assert reader.datalink() == 1
+        got = [(round(ts * 1e6), bytes(buf)) for ts, buf in reader]
+    micros = [s * 10**6 + f for s, f in expected]
+    assert got == list(zip(micros, [data for _, data, _ in source], strict=True))
+    if TCPDUMP:
+        assert [d for _, d in tcpdump_packets(out)] == [d for _, d, _ in source]
+    if TSHARK:
+        epochs = _tshark_epochs(out)
+        assert epochs[0] == f"{expected[0][0]}.{expected[0][1]:06d}000"  # µs then zeros
+        assert len(epochs) == 2000
+
+
+def test_write_pcap_nanos_keeps_nanoseconds(
+    cli: Callable[..., object], trace: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "ns.pcap"
+    result = cli(
+        ["--read-pcap", str(trace), "--quiet", "--write-pcap", str(out), "--write-pcap-nanos"]
+    )
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    magic, _ = _struct_records(out)
+    assert magic == 0xA1B23C4D
+    assert read_back(out) == frames(2000, size=300)
+    if TSHARK:
+        ts = frames(1)[0][0]
+        assert _tshark_epochs(out)[0] == f"{ts // 10**9}.{ts % 10**9:09d}"
+
+
+def test_write_pcap_nanos_with_a_microsecond_input_stays_microseconds(
+    cli: Callable[..., object], tmp_path: Path
+) -> None:
+    src = tmp_path / "us-in.pcap"
+    write_pcap(src, ((ts - ts % 1000, d) for ts, d, _ in frames(50)), nanosecond=False)
+    out = tmp_path / "out.pcap"
+    result = cli(
+        ["--read-pcap", str(src), "--quiet", "--write-pcap", str(out), "--write-pcap-nanos"]
+    )
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    assert _struct_records(out)[0] == 0xA1B2C3D4
+    assert read_back(out) == read_back(src)
+
+
+def test_write_pcap_nanos_from_the_config_file(
+    cli: Callable[..., object], trace: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "n.toml"
+    config.write_text("[output]\nwrite_pcap_nanos = true\n")
+    out = tmp_path / "cfg.pcap"
+    args = ["--config", str(config), "--read-pcap", str(trace), "--quiet", "--write-pcap", str(out)]
+    assert cli(args).code == 0  # type: ignore[attr-defined]
+    assert _struct_records(out)[0] == 0xA1B23C4D
+    assert cli([*args, "--no-write-pcap-nanos"]).code == 0  # type: ignore[attr-defined]
+    assert _struct_records(out)[0] == 0xA1B2C3D4
+
+
+# ------------------------------------------------------------------ failures keep the counts
+
+
+def test_full_disk_with_rotation_still_reports_the_packets(
+    cli: Callable[..., object], trace: Path, tiny_tmpfs: Path
+) -> None:
+    """Issue 12 item 4: the failing batch is still analysed, so the summary says what was
+    read (it said "Packets captured: 0" when the whole file was one batch)."""
+    out = tiny_tmpfs / "r.pcap"
+    result = cli(
+        [
+            "--read-pcap", str(trace), "--quiet", "--write-pcap", str(out),
+            "--write-pcap-rotate-mb", "1", "--write-pcap-max-files", "3",
+        ]
+    )  # fmt: skip
+    assert result.code == 1  # type: ignore[attr-defined]
+    assert "Packets captured:  2000" in result.stdout  # type: ignore[attr-defined]
+    assert "Flows:" in result.stdout  # type: ignore[attr-defined]
+    stderr: str = result.stderr  # type: ignore[attr-defined]
+    errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    segment = tiny_tmpfs / "r.000001.pcap"
+    assert errors == [f"error: cannot write pcap {segment}: No space left on device"]
