@@ -456,20 +456,23 @@ def test_write_pcap_nanos_from_the_config_file(
 
 
 def test_full_disk_with_rotation_still_reports_the_packets(
-    cli: Callable[..., object], trace: Path, tiny_tmpfs: Path
+    cli: Callable[..., object], tmp_path: Path, tiny_tmpfs: Path
 ) -> None:
     """Issue 12 item 4: the failing batch is still analysed, so the summary says what was
-    read (it said "Packets captured: 0" when the whole file was one batch)."""
+    read (it said "Packets captured: 0": the whole file is one batch, and the first
+    rotation's write fails inside it)."""
+    big = tmp_path / "big.pcap"  # ~1.7 MB: more than one 1 MiB segment
+    write_pcap(big, ((ts, d) for ts, d, _ in frames(4000, size=400)), nanosecond=True)
     out = tiny_tmpfs / "r.pcap"
     result = cli(
         [
-            "--read-pcap", str(trace), "--quiet", "--write-pcap", str(out),
+            "--read-pcap", str(big), "--quiet", "--write-pcap", str(out),
             "--write-pcap-rotate-mb", "1", "--write-pcap-max-files", "3",
         ]
     )  # fmt: skip
     assert result.code == 1  # type: ignore[attr-defined]
-    assert "Packets captured:  2000" in result.stdout  # type: ignore[attr-defined]
-    assert "Flows:" in result.stdout  # type: ignore[attr-defined]
+    assert "Packets captured:  4000" in result.stdout  # type: ignore[attr-defined]
+    assert "Flows:             50 active" in result.stdout  # type: ignore[attr-defined]
     stderr: str = result.stderr  # type: ignore[attr-defined]
     errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
     segment = tiny_tmpfs / "r.000001.pcap"

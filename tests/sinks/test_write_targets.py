@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from netscope.sinks.atomic import atomic_text_file, remove_stale_temps, temp_prefix
+from netscope.sinks import atomic
 
 from .conftest import REPO_ROOT, CliResult, need_root
 
@@ -222,13 +222,13 @@ def test_new_files_are_0644_under_the_umask(
 def test_existing_export_keeps_its_mode_and_is_still_atomic(tmp_path: Path) -> None:
     target = tmp_path / "flows.json"
     target.write_text("previous\n")
-    target.chmod(0o600)
+    target.chmod(0o640)
     inode = target.stat().st_ino
-    with atomic_text_file(target) as out:
+    with atomic.atomic_text_file(target) as out:
         out.write("new\n")
         assert target.read_text() == "previous\n"  # nothing visible before the rename
     assert target.read_text() == "new\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # not mkstemp's 0600
     assert target.stat().st_ino != inode  # replaced by rename, not rewritten in place
 
 
@@ -260,10 +260,10 @@ def test_sigkill_leftover_is_removed_by_the_next_export(
     target = tmp_path / "flows.json"
     dead = _kill_mid_export(target)
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert len(left) == 1 and left[0].startswith(temp_prefix("flows.json", dead)), left
+    assert len(left) == 1 and left[0].startswith(atomic.temp_prefix("flows.json", dead)), left
     # others' files that look alike, and a live process's temp file, must survive
     foreign = [".flows.json.abc123.tmp", ".flows.json.netscope-x-1.tmp", ".other.json.tmp"]
-    live = f"{temp_prefix('flows.json', os.getpid())}abc.tmp"
+    live = f"{atomic.temp_prefix('flows.json', os.getpid())}abc.tmp"
     for name in [*foreign, live]:
         (tmp_path / name).write_text("not netscope's to delete")
     args = ["--read-pcap", str(corpus(HTTP)), "--quiet", "--export-json", "flows.json"]
@@ -276,7 +276,7 @@ def test_sigkill_leftover_is_removed_by_the_next_export(
 def test_remove_stale_temps_only_touches_its_own_target(tmp_path: Path) -> None:
     dead = _kill_mid_export(tmp_path / "a.json")
     _kill_mid_export(tmp_path / "b.json")
-    removed = remove_stale_temps(tmp_path / "a.json")
-    assert [p.name.startswith(temp_prefix("a.json", dead)) for p in removed] == [True]
+    removed = atomic.remove_stale_temps(tmp_path / "a.json")
+    assert [p.name.startswith(atomic.temp_prefix("a.json", dead)) for p in removed] == [True]
     remaining = [p.name for p in tmp_path.iterdir()]
     assert len(remaining) == 1 and remaining[0].startswith(".b.json.netscope-")
