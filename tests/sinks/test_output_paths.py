@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from .conftest import CliResult
+from .conftest import CliResult, need_root
 
 Cli = Callable[..., CliResult]
 
@@ -116,20 +117,27 @@ def test_two_outputs_through_a_symlink_to_an_existing_file(
 
 
 def test_two_outputs_on_standard_output(cli_in: Cli, capture: Path, tmp_path: Path) -> None:
+    # a private alias of /dev/stdout: a test must never name the system's device files
+    # (the code this guards against replaced /dev/stdout itself with a regular file)
+    (tmp_path / "out").symlink_to("/proc/self/fd/1")
     result = cli_in(
         tmp_path,
-        ["--read-pcap", "s.pcap", "--quiet", "--export-json", "-", "--export-csv", "/dev/stdout"],
+        ["--read-pcap", "s.pcap", "--quiet", "--export-json", "-", "--export-csv", "out"],
     )
     refused(result, "both write to standard output")
+    assert (tmp_path / "out").is_symlink()
 
 
 def test_devices_may_be_shared(cli_in: Cli, capture: Path, tmp_path: Path) -> None:
+    need_root()
+    os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # a private /dev/null
     result = cli_in(
         tmp_path,
-        ["--read-pcap", "s.pcap", "--quiet", "--export-json", "/dev/null",
-         "--export-csv", "/dev/null", "--write-pcap", "/dev/null"],
+        ["--read-pcap", "s.pcap", "--quiet", "--export-json", "null",
+         "--export-csv", "null", "--write-pcap", "null"],
     )  # fmt: skip
     assert result.code == 0, result.stderr
+    assert stat.S_ISCHR(os.lstat(tmp_path / "null").st_mode)
 
 
 def test_input_in_the_rotation_series_is_refused(
