@@ -477,3 +477,25 @@ def test_full_disk_with_rotation_still_reports_the_packets(
     errors = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
     segment = tiny_tmpfs / "r.000001.pcap"
     assert errors == [f"error: cannot write pcap {segment}: No space left on device"]
+
+
+@pytest.mark.parametrize(
+    ("tsresol", "magic"), [(9, 0xA1B23C4D), (6, 0xA1B2C3D4), (None, 0xA1B2C3D4)]
+)
+def test_write_pcap_nanos_follows_a_pcapng_inputs_resolution(
+    cli: Callable[..., object], tmp_path: Path, tsresol: int | None, magic: int
+) -> None:
+    """A pcapng interface finer than 1 µs has nanoseconds to keep; a µs one does not."""
+    from netscope.gen.pcapfile import write_pcapng
+
+    src = tmp_path / "in.pcapng"
+    packets = frames(20)
+    if tsresol != 9:
+        packets = [(ts - ts % 1000, d, w) for ts, d, w in packets]
+    write_pcapng(src, interfaces=[(1, tsresol, 65535)], records=[(0, *p) for p in packets])
+    out = tmp_path / "out.pcap"
+    args = ["--read-pcap", str(src), "--quiet", "--write-pcap", str(out), "--write-pcap-nanos"]
+    result = cli(args)
+    assert result.code == 0, result.stderr  # type: ignore[attr-defined]
+    assert _struct_records(out)[0] == magic
+    assert read_back(out) == packets
