@@ -32,8 +32,10 @@ def run_in(
     umask: int | None = None,
     stdout: int | None = None,
     text: bool = True,
+    stderr: Any = None,
 ) -> CliResult:
-    """``python -m netscope ARGS`` with ``cwd`` as working directory (and ``umask``)."""
+    """``python -m netscope ARGS`` with ``cwd`` as working directory (and ``umask``);
+    ``stdout``/``stderr`` replace the pipes (e.g. an open file)."""
     env = dict(os.environ)
     env.pop("NUMBA_DISABLE_JIT", None)
     env.setdefault("PYTHONIOENCODING", "utf-8")
@@ -47,7 +49,7 @@ def run_in(
     proc = subprocess.run(
         [sys.executable, "-m", "netscope", *args],
         stdout=subprocess.PIPE if stdout is None else stdout,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.PIPE if stderr is None else stderr,
         text=text,
         timeout=CLI_TIMEOUT_S,
         env=env,

@@ -52,6 +52,26 @@ def test_symlink_to_proc_self_fd_1_stays_a_symlink(
     assert "Capture complete." in result.stderr  # ... the summary moved to stderr
 
 
+def test_standard_error_redirected_to_a_file_is_appended_to(
+    cli_in: Cli, corpus: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """``--export-json /dev/stderr 2>log``: the JSON joins the log where it stands; the log
+    (a regular file the shell opened) is neither replaced nor truncated. A private link to
+    /proc/self/fd/2 stands in for /dev/stderr."""
+    (tmp_path / "err").symlink_to("/proc/self/fd/2")
+    log = tmp_path / "log"
+    log.write_text("earlier line\n")
+    inode = log.stat().st_ino
+    with log.open("a") as fh:
+        args = ["--read-pcap", str(corpus(HTTP)), "--quiet", "--export-json", "err"]
+        result = cli_in(tmp_path, args, stderr=fh)
+    assert result.code == 0
+    assert (tmp_path / "err").is_symlink() and log.stat().st_ino == inode
+    text = log.read_text()
+    assert text.startswith("earlier line\n[\n")
+    assert len(json.loads(text[len("earlier line\n") :])) == 3
+
+
 @pytest.mark.parametrize("flag", ["--export-json", "--export-csv", "--expired-flows-jsonl"])
 def test_dash_is_standard_output(
     cli_in: Cli, corpus: Callable[[str], Path], tmp_path: Path, flag: str

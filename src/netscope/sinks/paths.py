@@ -62,6 +62,8 @@ def identity(path: Path) -> Identity | None:
     kind = targets.classify(path)
     if kind is targets.Kind.STDOUT:
         return ("stdout",)
+    if kind is targets.Kind.STDERR:
+        return None  # shared with our own messages anyway; nothing there to destroy
     if kind is targets.Kind.STREAM:
         return None
     try:

@@ -7,7 +7,8 @@ holds for all of them (docs/exports.md, "How files are written"):
 * ``-`` means standard output, and so does any path that is the same file as the
   process's standard output (``/dev/stdout``, ``/proc/self/fd/1``, a symlink to either).
   Writes go through the already open descriptor, in order with everything else written
-  there; nothing is created, renamed or truncated.
+  there; nothing is created, renamed or truncated. The same holds for a path that is the
+  same file as standard error (``/dev/stderr``).
 * A path naming (directly or through symlinks) a character device, a FIFO or a socket is
   written *through*: opened for writing as it is, never replaced. ``/dev/null`` stays a
   device, a FIFO's reader gets the data, ``/dev/full`` reports ENOSPC (exit 1).
@@ -34,6 +35,7 @@ class Kind(enum.Enum):
     """How a path is written."""
 
     STDOUT = "stdout"  # the process's standard output (``-`` or the same file)
+    STDERR = "stderr"  # the same file as standard error (``/dev/stderr``)
     STREAM = "stream"  # a device, FIFO or socket: written through, never replaced
     FILE = "file"  # a regular file or a missing path: written as a file
 
@@ -48,10 +50,10 @@ def _stat(path: str) -> os.stat_result | None:
         return None  # e.g. EACCES on a parent: opening reports the real reason
 
 
-def stdout_stat() -> os.stat_result | None:
-    """What file descriptor 1 is (None when it is closed)."""
+def _fd_stat(fd: int) -> os.stat_result | None:
+    """What descriptor ``fd`` is (None when it is closed)."""
     try:
-        return os.fstat(1)
+        return os.fstat(fd)
     except OSError:
         return None
 
@@ -64,9 +66,10 @@ def classify(path: str | os.PathLike[str]) -> Kind:
     st = _stat(text)
     if st is None:
         return Kind.FILE
-    out = stdout_stat()
-    if out is not None and os.path.samestat(st, out):
-        return Kind.STDOUT
+    for fd, kind in ((1, Kind.STDOUT), (2, Kind.STDERR)):
+        std = _fd_stat(fd)
+        if std is not None and os.path.samestat(st, std):
+            return kind
     return Kind.FILE if stat.S_ISREG(st.st_mode) else Kind.STREAM
 
 
@@ -86,12 +89,16 @@ def new_file_mode() -> int:
 def open_stream_fd(path: str | os.PathLike[str], kind: Kind) -> int:
     """A write descriptor for a STDOUT or STREAM target (OSError on failure).
 
-    STDOUT is a duplicate of descriptor 1 (closing it leaves stdout open); a STREAM is
-    opened as it is: no O_CREAT, no O_TRUNC, so nothing is created or replaced.
+    STDOUT/STDERR are duplicates of descriptor 1/2 (closing one leaves the stream open,
+    and writes continue where the stream is, even when it is redirected to a file); a
+    STREAM is opened as it is: no O_CREAT, no O_TRUNC, so nothing is created or replaced.
     """
     if kind is Kind.STDOUT:
         sys.stdout.flush()
         return os.dup(1)
+    if kind is Kind.STDERR:
+        sys.stderr.flush()
+        return os.dup(2)
     return os.open(os.fspath(path), os.O_WRONLY | os.O_CLOEXEC)
 
 
