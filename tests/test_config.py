@@ -42,6 +42,7 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "output.write_pcap": None,
     "output.write_pcap_rotate_mb": 0,
     "output.write_pcap_max_files": 0,
+    "output.write_pcap_nanos": False,
     "output.export_json": None,
     "output.export_csv": None,
     "output.expired_flows_jsonl": None,
@@ -348,7 +349,7 @@ def test_interface_and_read_pcap_in_file(tmp_path: Path) -> None:
     ("text", "ok"),
     [
         ("", True),
-        ("write_pcap_rotate_mb = 10\nwrite_pcap_max_files = 5\n", True),
+        ('write_pcap = "x.pcap"\nwrite_pcap_rotate_mb = 10\nwrite_pcap_max_files = 5\n', True),
         ("write_pcap_rotate_mb = 10\n", False),
         ("write_pcap_max_files = 5\n", False),
         ("write_pcap_rotate_mb = 10\nwrite_pcap_max_files = 0\n", False),
@@ -363,7 +364,9 @@ def test_rotation_both_or_neither(tmp_path: Path, text: str, ok: bool) -> None:
 
 def test_rotation_mixing_file_and_flags(tmp_path: Path) -> None:
     cfg = from_file(
-        tmp_path, "[output]\nwrite_pcap_rotate_mb = 10\n", output__write_pcap_max_files=3
+        tmp_path,
+        '[output]\nwrite_pcap = "x.pcap"\nwrite_pcap_rotate_mb = 10\n',
+        output__write_pcap_max_files=3,
     )
     assert (cfg.output.write_pcap_rotate_mb, cfg.output.write_pcap_max_files) == (10, 3)
     with pytest.raises(UsageError, match="--write-pcap-rotate-mb and output.write_pcap_max_files"):

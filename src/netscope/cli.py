@@ -220,6 +220,12 @@ def _add_output(parser: argparse.ArgumentParser, o: _Options) -> None:
         "N",
         "keep at most N rotated segments (with --write-pcap-rotate-mb)",
     )
+    o.switch(
+        g,
+        "write-pcap-nanos",
+        "output.write_pcap_nanos",
+        "nanosecond pcap timestamps when the input has them (default: microseconds)",
+    )
     o.value(g, ["--export-json"], "output.export_json", str, "PATH", "flow table as JSON at exit")
     o.value(g, ["--export-csv"], "output.export_csv", str, "PATH", "flow table as CSV at exit")
     o.value(

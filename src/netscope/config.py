@@ -75,6 +75,7 @@ class OutputConfig:
     write_pcap: Path | None = None
     write_pcap_rotate_mb: int = 0
     write_pcap_max_files: int = 0
+    write_pcap_nanos: bool = False  # ns magic only when asked for and the input has ns
     export_json: Path | None = None
     export_csv: Path | None = None
     expired_flows_jsonl: Path | None = None
@@ -587,6 +588,13 @@ def _check_consistency(cfg: Config, src: _Sources) -> None:
             keys,
             f"{_names(keys, src)} go together: set both or neither "
             f"(got {out.write_pcap_rotate_mb} and {out.write_pcap_max_files})",
+        )
+    if out.write_pcap_rotate_mb > 0 and out.write_pcap is None:
+        keys = ("output.write_pcap_rotate_mb", "output.write_pcap")
+        raise src.fail(
+            keys,
+            f"{_names(keys[:1], src)} needs a pcap output: nothing to rotate",
+            "add --write-pcap PATH, or output.write_pcap in the config file",
         )
     if tls.enabled and (tls.cert_path is None or tls.key_path is None):
         keys = ("web.tls.enabled", "web.tls.cert_path", "web.tls.key_path")

@@ -51,6 +51,7 @@ class CaptureStage:
         self._snaplen = MAX_SNAPLEN
         self._source: Any = None  # the capture-file reader (for pcapng interface snaplens)
         self._failed = False
+        self.failure: OutputError | None = None  # a pcap write failure not yet raised
 
     # ------------------------------------------------------------------ set-up
 
@@ -95,17 +96,20 @@ class CaptureStage:
         return stage
 
     def _open_writer(self, linktype: int) -> None:
-        from netscope.sinks.pcap_writer import PcapSink
+        from netscope.sinks.pcap_writer import PcapSink, source_has_nanoseconds
 
         out = self.cfg.output
         assert out.write_pcap is not None
         self._linktype = linktype
+        # live captures carry nanoseconds; a file says (pcapng: its interfaces seen so far)
+        input_nanos = self._source is None or source_has_nanoseconds(self._source)
         self.writer = PcapSink(
             out.write_pcap,
             linktype,
             self._snaplen,
             out.write_pcap_rotate_mb,
             out.write_pcap_max_files,
+            nanos=out.write_pcap_nanos and input_nanos,
         )
 
     # ------------------------------------------------------------------ per batch
@@ -122,23 +126,30 @@ class CaptureStage:
         if self.cfg.output.write_pcap is None or batch.count == 0 or self._failed:
             return
         lts = batch.linktypes[: batch.count]
-        if self.writer is None:
-            self._snaplen = self._interfaces_snaplen(int(lts[0]))
-            self._open_writer(int(lts[0]))
-        if self._linktype is not None and bool(np.any(lts != self._linktype)):
-            other = int(lts[lts != self._linktype][0])
-            self._failed = True
-            raise OutputError(
-                f"cannot write pcap {self.cfg.output.write_pcap}: the capture mixes link types "
-                f"{self._linktype} and {other}, and a pcap file holds one",
-                hint="add a filter that selects one interface's packets, or convert the file",
-            )
         try:
+            if self.writer is None:
+                self._snaplen = self._interfaces_snaplen(int(lts[0]))
+                self._open_writer(int(lts[0]))
+            if self._linktype is not None and bool(np.any(lts != self._linktype)):
+                other = int(lts[lts != self._linktype][0])
+                raise OutputError(
+                    f"cannot write pcap {self.cfg.output.write_pcap}: the capture mixes link "
+                    f"types {self._linktype} and {other}, and a pcap file holds one",
+                    hint="add a filter that selects one interface's packets, or convert the file",
+                )
             self.writer.write(batch)
             self.writer.maybe_flush()
-        except OutputError:
+        except OutputError as exc:
+            # Recorded, not raised: the runner still analyses this batch, so the summary
+            # counts every packet read, then stops at raise_failure().
             self._failed = True
-            raise
+            self.failure = exc
+
+    def raise_failure(self) -> None:
+        """Raise the pcap write failure recorded by :meth:`write`, if any."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
 
     def _interfaces_snaplen(self, linktype: int) -> int:
         """The snaplen for the output header of a pcapng source: the largest of its
@@ -342,6 +353,7 @@ class LiveRun:
                         if anomalies is not None:
                             anomalies.pump()
                             self.out.flush()
+                        stage.raise_failure()
                     else:
                         stage.idle()
                     now = time.time_ns()

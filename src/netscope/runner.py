@@ -61,7 +61,11 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
 
         return print_interfaces(out)
     from netscope.live_run import LiveRun, install_sigterm_as_interrupt
+    from netscope.sinks.paths import check_outputs, writes_to_stdout
 
+    check_outputs(cfg)  # before anything is opened for writing (exit 2)
+    if writes_to_stdout(cfg):
+        out = err  # stdout carries an export: our own text must not corrupt it
     if cfg.capture.read_pcap is None:
         return LiveRun(cfg, out, err).execute()
     install_sigterm_as_interrupt()
@@ -157,6 +161,7 @@ class OfflineRun:
                     printer.print_batch(batch, start)
                 if anomalies is not None:
                     anomalies.pump()
+                stage.raise_failure()  # pcap write failed: stop, the batch was still counted
                 if limit and counters.packets >= limit:
                     break
             processor.finish()

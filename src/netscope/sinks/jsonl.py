@@ -14,6 +14,7 @@ from netscope.errors import OutputError
 from netscope.flows.layout import REASON_NAMES
 from netscope.flows.records import records_from_rows
 from netscope.flows.table import ExpiredBatch
+from netscope.sinks.targets import open_in_place_text
 
 
 class JsonlWriter:
@@ -23,7 +24,9 @@ class JsonlWriter:
         self.path = os.fspath(path)
         self.lines = 0
         try:
-            self._file: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            # Devices, FIFOs and stdout are written through; a file is created 0644 under
+            # the umask or truncated in place (netscope.sinks.targets).
+            self._file: IO[str] = open_in_place_text(self.path)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot open for writing: {exc.strerror}") from None
 
