@@ -180,6 +180,7 @@ class TsharkFrame:
         return values[0] if values else None
 
 
+@functools.cache
 def _version() -> str:
     assert TSHARK
     out = subprocess.run([TSHARK, "--version"], capture_output=True, text=True, check=True)

@@ -409,9 +409,7 @@ def test_rtt_per_flow_equal_tshark(
             continue
         assert f.flow is not None and value is not None
         samples.setdefault(f.flow[0], []).append(value)
-    want: dict[FlowKey, RttFigures] = {
-        k: (len(v), min(v), v[-1]) for k, v in samples.items()
-    }
+    want: dict[FlowKey, RttFigures] = {k: (len(v), min(v), v[-1]) for k, v in samples.items()}
     got: dict[FlowKey, RttFigures] = {}
     for r in flow_records(track_capture(corpus_capture)):
         if r.protocol != "tcp" or not r.rtt_samples:

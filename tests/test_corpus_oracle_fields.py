@@ -1,0 +1,312 @@
+"""The rest of the tshark oracle, frame by frame, on every corpus capture.
+
+Each ``*.expected.json`` holds more than conversations: layer-3 frame counts, SYN / SYN-ACK /
+RST counts, DNS queries (with their names) and responses, IPv4 / IPv6 fragment frames, short
+(snaplen-cut) and malformed frames. Each is a *column* of :mod:`corpus_columns`: one yes/no
+question per frame, answered by tshark (its frame lists in the oracle, or its per-frame fields
+from a live run whose counts must equal the oracle's) and by NetScope (decode kernel columns;
+the readable decoder for DNS).
+
+Every frame where the two answers differ is sorted into a class by :func:`classify`, whose rules
+are checks on the frame itself (tshark's protocol stack, our link type and decode error); a
+frame no rule explains is class ``"unexplained"``, which no capture may have. The classes found
+must equal :data:`PINNED` exactly, per (column, class): a new difference or a vanished one fails.
+Exclusions are therefore per frame and per column, never per file. The one column left out
+entirely is tshark's ``malformed_reassembly_error`` (TCP reassembly errors; NetScope reassembles
+no TCP stream), and the one file is the one neither tool can open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from corpus_columns import (
+    COLUMNS,
+    SHORT_ERRORS,
+    OurFrame,
+    live_columns,
+    our_columns,
+    tshark_columns,
+)
+from flows.frames import TSHARK, TsharkFrame, prefetch_tshark, tshark_frames
+from netscope.constants import ERR_BAD_IP_VERSION, ERR_OK, ERR_TRUNC_L4, SUPPORTED_LINKTYPES
+
+pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
+
+CLASSES = {
+    "link_type": "a link type we do not decode (SPEC §3): tshark digs out IP, we count the frame "
+    "as unsupported",
+    "tunnel": "the layer is inside a tunnel (IP-in-IP, GRE, Teredo, L2TP); we decode and key on "
+    "the outer headers",
+    "icmp_quote": "a DNS header quoted inside an ICMP/ICMPv6 error: tshark dissects the quote, "
+    "our DNS parser runs on a packet's own UDP payload",
+    "not_udp53": "DNS over TCP, mDNS (5353) or LLMNR (5355): tshark's DNS dissector, our DNS "
+    "parser is for UDP port 53 only (the oracle's own dns_queries_udp53 says the same)",
+    "fragment": "DNS in a fragmented datagram: tshark dissects it in the frame that completes "
+    "reassembly, we in the offset-0 fragment (the one with the UDP header)",
+    "bad_version": "IPv4 with a wrong version nibble (fuzzed): tshark still dissects it as IP and "
+    "flags an expert warning, we reject it (ERR_BAD_IP_VERSION, which we count as malformed)",
+    "beyond_our_headers": "tshark's exception lies past what we decode: TCP options (empty "
+    "SACK), a TCP data offset or IP length the fixed 20-byte header does not need, a DNS label, "
+    "an MLDv2 body, a GRE header (a protocol we do not decode)",
+    "cut_vs_malformed": "headers cut by the IP length or the frame end (not by the snaplen): "
+    "tshark raises a malformed-packet exception, we report a truncated header (short)",
+    "no_transport": "the IP header ends the frame although its length promises a transport "
+    "header: we report the transport header truncated, tshark silently dissects nothing more",
+    "payload_cut": "snaplen cut inside a payload tshark dissects (TLS, X11, ...); we read no "
+    "payload, so nothing is short for us",
+    "reassembly_field": "the oracle's ipv6_fragment_header filter (`ipv6.fragment`) is tshark's "
+    "reassembled-fragment list, set only in the frame completing a reassembly; we flag every "
+    "frame with a fragment header",
+}
+
+
+def _tunnelled(f: TsharkFrame, layer: str) -> bool:
+    """Two IP layers before ``layer`` (and before any ICMP error) in tshark's protocol stack."""
+    stack = f.protocols
+    if layer in stack:
+        stack = stack[: stack.index(layer) + 1]
+    for quote in ("icmp", "icmpv6"):  # an IP header quoted in an ICMP error is no tunnel
+        if quote in stack:
+            stack = stack[: stack.index(quote)]
+    ips = [p for p in stack if p in ("ip", "ipv6")]
+    return len(ips) > 1
+
+
+def classify(column: str, side: str, t: TsharkFrame | None, ours: OurFrame, err: int) -> str:
+    """Why ``column`` differs on this frame; ``side`` says who has it ("tshark" / "ours")."""
+    stack = t.protocols if t else ()
+    dns_layer = next((p for p in ("dns", "mdns", "llmnr") if p in stack), "dns")
+    if side == "tshark":
+        if ours.linktype not in SUPPORTED_LINKTYPES:
+            return "link_type"
+        if column in ("ipv4", "ipv6") and err == ERR_BAD_IP_VERSION:
+            return "bad_version"
+        outer_layer = {"ipv4": "ip", "ipv6": "ipv6"}.get(column, "tcp")
+        if t is not None and not column.startswith("dns_") and _tunnelled(t, outer_layer):
+            return "tunnel"
+        if column.startswith("dns_") and t is not None:
+            before = stack[: stack.index(dns_layer)] if dns_layer in stack else stack
+            if _tunnelled(t, dns_layer):
+                return "tunnel"
+            if "icmp" in before or "icmpv6" in before:
+                return "icmp_quote"
+            if dns_layer != "dns" or "tcp" in before:
+                return "not_udp53"
+            if t.flag("ip.frag_offset") and t.first("ip.frag_offset") != "0":
+                return "fragment"
+        if column == "malformed":
+            return (
+                "cut_vs_malformed"
+                if err in SHORT_ERRORS
+                else ("beyond_our_headers" if err == ERR_OK else "unexplained")
+            )
+        if column == "short" and err == ERR_OK:
+            return "payload_cut"
+    else:
+        if column == "malformed" and err == ERR_BAD_IP_VERSION:
+            return "bad_version"
+        if column == "short" and t is not None and t.flag("_ws.malformed"):
+            return "cut_vs_malformed"
+        if column == "short" and err == ERR_TRUNC_L4 and t and t.protocols[-1] in ("ip", "ipv6"):
+            return "no_transport"
+        if column == "ipv6_fragment":
+            return "reassembly_field"
+        if column.startswith("dns_") and "ipv4_fragment" in ours.columns:
+            return "fragment"
+    return "unexplained"
+
+
+def F(spec: str) -> frozenset[int]:
+    """Frame numbers from a compact list: ``"3 7-9"`` is {3, 7, 8, 9}."""
+    out: set[int] = set()
+    for part in spec.split():
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(out)
+
+
+# (column, side that has the frame, class) -> frames, per capture
+Pin = dict[tuple[str, str, str], frozenset[int]]
+PINNED: dict[str, Pin] = {
+    # PPPoE -> IPv4 -> UDP/1701 L2TP -> PPP -> IPv6 (frames 19, 53-62)
+    "dpkt-nb6-http.pcap": {
+        ("ipv6", "tshark", "tunnel"): F("19 53-62"),
+        ("syn", "tshark", "tunnel"): F("53"),
+        ("syn_ack", "tshark", "tunnel"): F("54"),
+        ("dns_response", "tshark", "icmp_quote"): F("34"),  # ICMP error over PPPoE
+    },
+    "ndpi-fuzz-2006-09-29-28586.pcap": {
+        ("ipv4", "tshark", "bad_version"): F("76 91"),
+        ("malformed", "ours", "bad_version"): F("76 91"),
+        ("malformed", "tshark", "beyond_our_headers"): F("27 80 111"),
+    },
+    "pcpp-DnsPackets.pcap": {
+        ("dns_query", "tshark", "not_udp53"): F("21-25 28-31 34-37 418-420 423-428"),
+        ("dns_response", "tshark", "not_udp53"): F("421-422 429-438 463-464"),
+    },
+    "pcpp-ip6_fragments.pcap": {
+        ("dns_query", "tshark", "not_udp53"): F("7"),
+        ("dns_response", "tshark", "not_udp53"): F("20"),
+        ("ipv6_fragment", "ours", "reassembly_field"): F("1-6 8-19 21-28 30-35"),
+    },
+    "pcpp-nflogPacket.pcap": {
+        ("ipv4", "tshark", "link_type"): F("1"),
+        ("dns_query", "tshark", "link_type"): F("1"),
+    },
+    "pcpp-pcapng-example.pcapng": {
+        ("short", "tshark", "payload_cut"): F(
+            "61-62 66 70-71 74 76 89 92 97-98 105-106 108 110 112-114 116 120 122 125 127 131"
+            " 134 137 139 143 146 159"
+        ),
+    },
+    "pcpp-sll.pcap": {("dns_query", "tshark", "not_udp53"): F("13-14")},
+    "suricata-decode-too-small.pcap": {
+        ("short", "ours", "no_transport"): F("1-2"),
+        ("short", "ours", "cut_vs_malformed"): F("3 5-7"),
+        ("malformed", "tshark", "cut_vs_malformed"): F("3 5-7"),
+        ("malformed", "tshark", "beyond_our_headers"): F("4 8"),  # GRE
+    },
+    "suricata-tcp-empty-sack.pcap": {("malformed", "tshark", "beyond_our_headers"): F("24")},
+    "tcpdump-dns-badlabel.pcap": {("malformed", "tshark", "beyond_our_headers"): F("1")},
+    "tcpdump-dns_tcp.pcap": {
+        ("dns_query", "tshark", "not_udp53"): F("4"),
+        ("dns_response", "tshark", "not_udp53"): F("6"),
+    },
+    "zeek-Teredo.pcap": {("ipv6", "tshark", "tunnel"): F("6-7 30-31")},
+    "zeek-communityid-icmp6.pcap": {("dns_response", "tshark", "icmp_quote"): F("35")},
+    "zeek-dns-edns-ecs.pcap": {
+        ("dns_query", "tshark", "not_udp53"): F("88"),
+        ("dns_response", "tshark", "not_udp53"): F("11 13 15 18 25-27 89"),
+        ("dns_response", "tshark", "fragment"): F("54 59 63 85"),
+        ("dns_response", "ours", "fragment"): F("53 58 62 84"),
+    },
+    "zeek-dns-mdns.pcap": {
+        ("dns_query", "tshark", "not_udp53"): F("1-2 9-14 17-18 21-22"),
+        ("dns_response", "tshark", "not_udp53"): F("3-4 19-20 23-24"),
+    },
+    "zeek-gre-sample.pcap": {
+        ("syn", "tshark", "tunnel"): F("11"),
+        ("syn_ack", "tshark", "tunnel"): F("12"),
+        ("dns_query", "tshark", "tunnel"): F("33-36"),
+    },
+    "zeek-icmp-destunreach-udp.pcap": {("dns_response", "tshark", "icmp_quote"): F("1")},
+    "zeek-icmp6-mldv2.pcap": {("malformed", "tshark", "beyond_our_headers"): F("3 5")},
+    "zeek-ping6-in-ipv4.pcap": {("ipv6", "tshark", "tunnel"): F("1-10")},
+    "zeek-radiotap.pcap": {
+        ("ipv4", "tshark", "link_type"): F("1-2"),
+        ("ipv6", "tshark", "link_type"): F("3"),
+        ("dns_query", "tshark", "link_type"): F("1"),
+        ("dns_response", "tshark", "link_type"): F("2-3"),
+    },
+    "zeek-tcp-timestamp.pcap": {("short", "tshark", "payload_cut"): F("85 119 147")},
+}
+
+
+@pytest.fixture(scope="session")
+def tshark_ready() -> None:
+    """Run tshark over the whole corpus up front, a few files at a time (or load its cache)."""
+    from conftest import corpus_files, expected
+
+    prefetch_tshark([p for p in corpus_files() if expected(p)["readable"]])
+
+
+def _our_errors(path: Path) -> dict[int, int]:
+    from netscope.analysis import Analyzer
+    from netscope.sources import open_capture_file
+
+    out: dict[int, int] = {}
+    reader = open_capture_file(path)
+    analyzer = Analyzer()
+    try:
+        for batch in reader.batches():
+            cols = analyzer.process(batch)
+            for i in range(batch.count):
+                out[batch.first_index + i] = int(cols.err[i])
+    finally:
+        reader.close()
+    return out
+
+
+def differences(path: Path, exp: dict[str, Any]) -> Pin:
+    theirs = tshark_frames(path)
+    t_cols = tshark_columns(theirs, exp)
+    ours = our_columns(path)
+    errors = _our_errors(path)
+    out: dict[tuple[str, str, str], set[int]] = {}
+    for column in COLUMNS:
+        mine = {f.number for f in ours if column in f.columns}
+        for side, frames in (("tshark", t_cols[column] - mine), ("ours", mine - t_cols[column])):
+            for n in frames:
+                cls = classify(column, side, theirs.get(n), ours[n - 1], errors[n])
+                out.setdefault((column, side, cls), set()).add(n)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def test_oracle_columns_per_frame(
+    corpus_capture: Path, oracle: Callable[[Path], dict[str, Any]], tshark_ready: None
+) -> None:
+    """Every column's frame set equals tshark's, except the pinned, classified frames."""
+    exp = oracle(corpus_capture)
+    if not exp["readable"]:
+        pytest.skip("unreadable for both tools (tests/test_corpus.py checks the error)")
+    got = differences(corpus_capture, exp)
+    want = PINNED.get(corpus_capture.name, {})
+    assert not [k for k in got if k[2] == "unexplained"], got
+    assert {k: sorted(v) for k, v in got.items()} == {k: sorted(v) for k, v in want.items()}
+    for _column, _side, cls in want:
+        assert cls in CLASSES
+
+
+def test_dns_query_names(
+    corpus_capture: Path, oracle: Callable[[Path], dict[str, Any]], tshark_ready: None
+) -> None:
+    """Per frame, the question name we decode equals tshark's; and our set of names is the
+    oracle's ``dns_query_names`` minus the names of the pinned tshark-only query frames."""
+    exp = oracle(corpus_capture)
+    if not exp["readable"]:
+        pytest.skip("unreadable for both tools")
+    assert not exp["dns_query_names_truncated"]
+    theirs = tshark_frames(corpus_capture)
+    queries = live_columns(theirs)["dns_query"]
+    t_names = {n: theirs[n].fields["dns.qry.name"][0] for n in queries}
+    # the oracle keeps the first question name of every query frame
+    assert set(t_names.values()) == set(exp["dns_query_names"])
+    # tshark spells the root name "<Root>", our decoder "<root>" (tcpdump-dns-badcookie)
+    ours = {
+        f.number: "<Root>" if f.dns_name == "<root>" else f.dns_name
+        for f in our_columns(corpus_capture)
+        if f.dns_name is not None
+    }
+    for n, name in ours.items():
+        assert name == t_names[n], n
+    pinned = PINNED.get(corpus_capture.name, {})
+    only_theirs = frozenset().union(
+        *(v for (c, side, _), v in pinned.items() if c == "dns_query" and side == "tshark")
+    )
+    assert set(ours) == set(t_names) - only_theirs
+    assert set(ours.values()) == {n for f, n in t_names.items() if f not in only_theirs}
+
+
+def test_malformed_reassembly_is_tcp_reassembly_only(
+    corpus_capture: Path, oracle: Callable[[Path], dict[str, Any]]
+) -> None:
+    """The column left out: tshark's malformed frames that are not exceptions are TCP
+    reassembly errors (overlapping retransmitted data), which only a stream reassembler has."""
+    exp = oracle(corpus_capture)
+    if not exp["readable"]:
+        pytest.skip("unreadable for both tools")
+    lists = exp["frame_lists"]
+    not_exceptions = set(lists["malformed"]) - set(lists["malformed_exception"])
+    other = PAYLOAD_DISSECTOR_MALFORMED.get(corpus_capture.name, frozenset())
+    assert other <= not_exceptions
+    assert len(not_exceptions - other) == exp["counts"]["malformed_reassembly_error"]
+
+
+# Malformed frames that are neither exceptions nor reassembly errors: a payload dissector
+# gave up (pcpp-example2 frame 1203: "HTTP body subdissector failed"). We dissect no HTTP.
+PAYLOAD_DISSECTOR_MALFORMED = {"pcpp-example2.pcap": frozenset({1203})}
