@@ -64,6 +64,16 @@ COLUMNS: dict[str, tuple[str, str | None]] = {
     "malformed": ("counts.malformed_exception", "malformed_exception"),
 }
 
+# column -> layer name of the readable decoder (netscope.decode)
+READABLE_LAYERS = {
+    "ipv4": "IPv4",
+    "ipv6": "IPv6",
+    "tcp": "TCP",
+    "udp": "UDP",
+    "icmp": "ICMP",
+    "icmpv6": "ICMPv6",
+}
+
 MALFORMED_ERRORS = {ERR_BAD_IP_VERSION, ERR_BAD_IP_HEADER, ERR_BAD_TCP_HEADER, ERR_IPV6_EXT_LIMIT}
 SHORT_ERRORS = {ERR_TRUNC_LINK, ERR_TRUNC_IP, ERR_TRUNC_IPV6_EXT, ERR_TRUNC_L4}
 
@@ -128,6 +138,8 @@ class OurFrame:
     linktype: int
     columns: set[str]
     dns_name: str | None  # question name of a DNS query we decode
+    err: int  # the decode kernel's error code
+    layers: set[str]  # protocol columns by the readable decoder's (complete) layers
 
 
 @functools.cache
@@ -177,7 +189,12 @@ def our_columns(path: Path) -> list[OurFrame]:
                     columns.add("dns_response" if dns.values["qr"] else "dns_query")
                     if not dns.values["qr"]:
                         name = dns.values.get("qname")
-                out.append(OurFrame(batch.first_index + i, linktype, columns, name))
+                layers = {
+                    column
+                    for column, layer in READABLE_LAYERS.items()
+                    if any(x.name == layer and not x.values.get("truncated") for x in pkt.layers)
+                }
+                out.append(OurFrame(batch.first_index + i, linktype, columns, name, err, layers))
     finally:
         reader.close()
     return out
