@@ -33,7 +33,7 @@ from corpus_columns import (
     our_columns,
     tshark_columns,
 )
-from flows.frames import TSHARK, TsharkFrame, prefetch_tshark, tshark_frames
+from flows.frames import TSHARK, F, TsharkFrame, prefetch_tshark, tshark_frames
 from netscope.constants import ERR_BAD_IP_VERSION, ERR_OK, ERR_TRUNC_L4, SUPPORTED_LINKTYPES
 
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
@@ -141,15 +141,6 @@ def classify(column: str, side: str, t: TsharkFrame | None, ours: OurFrame, err:
         if (column.startswith("dns_") or column in TRANSPORT) and fragment:
             return "fragment"
     return "unexplained"
-
-
-def F(spec: str) -> frozenset[int]:
-    """Frame numbers from a compact list: ``"3 7-9"`` is {3, 7, 8, 9}."""
-    out: set[int] = set()
-    for part in spec.split():
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return frozenset(out)
 
 
 # (column, side that has the frame, class) -> frames, per capture

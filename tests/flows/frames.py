@@ -71,6 +71,15 @@ TSHARK_FIELDS = [
 ]
 
 
+def F(spec: str) -> frozenset[int]:
+    """Frame numbers from a compact list: ``"3 7-9"`` is {3, 7, 8, 9}."""
+    out: set[int] = set()
+    for part in spec.split():
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class OurFrame:
     """The flow kernel's decisions for one frame (1-based ``number``)."""

@@ -32,6 +32,7 @@ import pytest
 from .conftest import flow_records, track_capture
 from .frames import (
     TSHARK,
+    F,
     OurCapture,
     TsharkFrame,
     our_frames,
@@ -42,15 +43,6 @@ from .frames import (
 from .test_oracle import FlowKey
 
 pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed")
-
-
-def F(spec: str) -> frozenset[int]:
-    """Frame numbers from a compact list: ``"3 7-9"`` is {3, 7, 8, 9}."""
-    out: set[int] = set()
-    for part in spec.split():
-        lo, _, hi = part.partition("-")
-        out.update(range(int(lo), int(hi or lo) + 1))
-    return frozenset(out)
 
 
 # ---------------------------------------------------------------------------- retrans / ooo
