@@ -18,10 +18,8 @@ tolerances):
     packet on its outer headers only.
 (e) :func:`tracks_nothing` -- link types we do not decode give no flows at all.
 
-Retransmission and out-of-order totals are not comparable with tshark's heuristics (see
-docs/flow-tracking.md): our per-file numbers are pinned in :data:`PINNED_ANALYSIS`, and for a
-few files where both tools flag exactly the same frames the per-frame classification is pinned
-and checked against tshark's frame lists.
+Retransmission / out-of-order labels and RTT samples are compared frame by frame with
+tshark's TCP analysis in tests/flows/test_tshark_frames.py.
 """
 
 from __future__ import annotations
@@ -46,7 +44,6 @@ from netscope.constants import (
     L3_IPV4,
     SUPPORTED_LINKTYPES,
 )
-from netscope.flows import layout as L
 from netscope.flows.records import format_ip
 from netscope.flows.table import FlowTable
 from netscope.sources import open_capture_file
@@ -516,108 +513,3 @@ def test_malformed_payload_is_counted_by_both(
     assert ours.frames[1].flow is not None
     assert not tcp_header_exception_adjustments(exp, ours.frames)
     assert ours.flows == tshark_flows(exp)
-
-
-# ---------------------------------------------------------------------------- retrans / ooo
-
-# Our retransmission / out-of-order totals per file (SPEC §6 rules), pinned. Every corpus file
-# not listed has 0 / 0. tshark's totals are in the comments: its heuristics differ (see
-# docs/flow-tracking.md, "Differences from tshark"), so they are not an oracle for these.
-PINNED_ANALYSIS: dict[str, tuple[int, int]] = {
-    # tshark 1 / 0, the same frame 36 (a resend the peer had ACKed)
-    "dpkt-http.pcap": (1, 0),
-    # fuzzed bytes; tshark 5 / 1
-    "ndpi-fuzz-2006-09-29-28586.pcap": (1, 1),
-    # tshark 99 / 38: segments resent before the peer's ACK are out-of-order for us (62 of
-    # tshark's retransmissions); overlapping segments that extend past the highest seq_end
-    # are new data for us (55 frames tshark flags)
-    "ndpi-heuristic_tcp_ack_payload.pcap": (12, 70),
-    # tshark 0 / 8, the same frames
-    "ndpi-monero.pcap": (0, 8),
-    # tshark 4 / 0, the same frames: resent before the peer ACKed them
-    "ndpi-reddit.pcap": (0, 4),
-    # tshark 32 / 1: 114 of our retransmissions are TCP keep-alives (1 old byte, already ACKed),
-    # which tshark labels "Keep-Alive" instead; 16 of tshark's 32 are resent before the ACK
-    "pcpp-example2.pcap": (130, 17),
-    # tshark 1 / 0, the same frame (a duplicated SYN-ACK)
-    "pcpp-sll2.pcap": (1, 0),
-    # tshark 5 / 0, the same frames: resent before the peer ACKed them
-    "suricata-tcp-empty-sack.pcap": (0, 5),
-    # tshark 4 / 0, the same frames: every packet of one side was captured twice; the
-    # duplicated SYN-ACK (no peer ACK yet) is a retransmission, the data/FIN copies out-of-order
-    "tcpdump-pptp.pcap": (1, 3),
-    # tshark 56 / 52: go-back-N resends before the peer's ACK are out-of-order for us; frame 262
-    # (tshark: retransmission) ends beyond anything seen before, so it is new data for us
-    "zeek-206_example_b.pcap": (0, 107),
-    # tshark 166 / 0: network duplicates, seen before the peer's ACK -> out-of-order for us
-    "zeek-ssh-dups.pcap": (0, 166),
-    # tshark 18 / 0, the same frames: one 5-tuple on several VLANs (we merge them, like tshark)
-    "zeek-vlan-collisions.pcap": (16, 2),
-    # also zeek-ipv6-http-atomic-frag.pcap: tshark 1 / 0 (frame 8, data first seen after the peer
-    # ACKed it -- new data for us), ours 0 / 0
-}
-
-
-def test_retrans_ooo_totals_pinned(
-    corpus_capture: Path, oracle: Callable[[Path], dict[str, Any]]
-) -> None:
-    exp = oracle(corpus_capture)
-    if not exp["readable"]:
-        return
-    table = scan(corpus_capture, set()).table
-    recs = flow_records(table)
-    got = (sum(r.retransmissions for r in recs), sum(r.out_of_order for r in recs))
-    assert got == PINNED_ANALYSIS.get(corpus_capture.name, (0, 0))
-    # the run totals agree with the per-flow counters
-    assert got == (table.totals["retransmissions"], table.totals["out_of_order"])
-
-
-# Files where our flagged frames (retransmission or out-of-order) are exactly tshark's flagged
-# frames: only the classification differs. Pinned per frame: (retransmissions, out_of_order).
-PINNED_FRAMES: dict[str, tuple[list[int], list[int]]] = {
-    "dpkt-http.pcap": ([36], []),
-    "ndpi-monero.pcap": ([], [9, 26, 27, 29, 39, 57, 59, 60]),
-    "ndpi-reddit.pcap": ([], [838, 839, 840, 841]),
-    "pcpp-sll2.pcap": ([3], []),
-    "suricata-tcp-empty-sack.pcap": ([], [27, 28, 39, 40, 41]),
-    "tcpdump-pptp.pcap": ([3], [9, 14, 20]),
-    "zeek-vlan-collisions.pcap": (
-        [2, 6, 7, 18, 20, 22, 23, 24, 25, 32, 33, 34, 35, 38, 39, 41],
-        [9, 28],
-    ),
-}
-
-
-def flagged_frames(path: Path) -> tuple[list[int], list[int]]:
-    """Frame numbers we count as retransmission / out-of-order (one packet per observe call)."""
-    table = FlowTable(KEEP_ALL)
-    analyzer = Analyzer()
-    retrans: list[int] = []
-    ooo: list[int] = []
-    reader = open_capture_file(path)
-    try:
-        for batch in reader.batches():
-            cols = analyzer.process(batch)
-            for i in range(batch.count):
-                r0, o0 = int(table.g[L.G_TOTAL_RETRANS]), int(table.g[L.G_TOTAL_OOO])
-                table.observe(batch.ts_ns, batch.wirelens, cols, i + 1, start=i)
-                if table.g[L.G_TOTAL_RETRANS] > r0:
-                    retrans.append(batch.first_index + i)
-                if table.g[L.G_TOTAL_OOO] > o0:
-                    ooo.append(batch.first_index + i)
-    finally:
-        reader.close()
-    return retrans, ooo
-
-
-@pytest.mark.parametrize("name", sorted(PINNED_FRAMES))
-def test_flagged_frames_match_tshark(
-    name: str, corpus: Callable[[str], Path], oracle: Callable[[Path], dict[str, Any]]
-) -> None:
-    path = corpus(name)
-    lists = oracle(path)["frame_lists"]
-    retrans, ooo = flagged_frames(path)
-    assert (retrans, ooo) == PINNED_FRAMES[name]
-    assert set(retrans) | set(ooo) == set(lists["tcp_retransmission"]) | set(
-        lists["tcp_out_of_order"]
-    )
