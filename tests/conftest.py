@@ -11,7 +11,6 @@ cache directory (``NUMBA_CACHE_DIR``), which numba reads once at import time. A 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,34 +23,13 @@ from typing import Any, NamedTuple
 import pytest
 
 import netscope.engine  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
-from skip_policy import LEDGER
+from corpus_support import CORPUS_DIR, corpus_files, expected  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CORPUS_DIR = Path(
-    os.environ.get("NETSCOPE_CORPUS_DIR", str(REPO_ROOT.parent / "shared" / "corpus"))
-).resolve()
-
 # Generous: the slowest corpus file reads in milliseconds once kernels are cached; this only
 # turns a hang (a reader that never advances) into a failure instead of a stuck CI job.
 READ_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120.0
-
-_CAPTURE_SUFFIXES = (".pcap", ".pcapng")
-
-
-def corpus_files() -> list[Path]:
-    """Every capture in the corpus (sorted by name), or [] if the corpus is not present."""
-    if not CORPUS_DIR.is_dir():
-        return []
-    return sorted(p for p in CORPUS_DIR.iterdir() if p.suffix in _CAPTURE_SUFFIXES)
-
-
-def expected(capture: Path) -> dict[str, Any]:
-    """The tshark oracle (``FILE.expected.json``) that sits next to a corpus capture."""
-    with open(f"{capture}.expected.json", encoding="utf-8") as f:
-        data: dict[str, Any] = json.load(f)
-    LEDGER.note("corpus expected.json")
-    return data
 
 
 def corpus_file(name: str) -> Path:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from netscope import __version__, logutil
-from netscope import config as config_mod
 from netscope.cli import main, parse_args
 from netscope.config import Config
 from netscope.errors import CaptureError
@@ -71,12 +70,11 @@ def _reset_logging() -> Iterator[None]:
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> FakeRunner:
-    """Replace the runner and make every capability available, so tests see the parser only."""
+    """Replace the runner, so tests see the parser only."""
     fake = FakeRunner()
     module = types.ModuleType("netscope.runner")
     module.run = fake.run  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "netscope.runner", module)
-    monkeypatch.setattr(config_mod, "UNAVAILABLE", {})
     return fake
 
 
@@ -261,16 +259,7 @@ def test_missing_config_exit_2(capsys: pytest.CaptureFixture[str], runner: FakeR
     assert code == 2 and "error: /nonexistent/n.toml: cannot read config file" in err
 
 
-# --- dispatch, UNAVAILABLE, runtime errors -----------------------------------------
-
-
-def test_unavailable_capability_exit_2(
-    capsys: pytest.CaptureFixture[str], runner: FakeRunner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(config_mod, "UNAVAILABLE", {"--web": "web.enabled"})
-    code, _, err = run_main(capsys, "--read-pcap", "x.pcap", "--web")
-    assert (code, err) == (2, "error: --web is not available yet\n")
-    assert not runner.configs
+# --- dispatch, runtime errors -----------------------------------------
 
 
 def test_runtime_error_exit_1(capsys: pytest.CaptureFixture[str], runner: FakeRunner) -> None:

@@ -1,4 +1,4 @@
-"""Config layer: SPEC §5 defaults, precedence, validation messages, the UNAVAILABLE gate."""
+"""Config layer: SPEC §5 defaults, precedence, validation messages."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ from typing import Any
 
 import pytest
 
-from netscope import config as config_mod
 from netscope.config import (
-    UNAVAILABLE,
     Config,
     PipelineConfig,
-    check_available,
     defaults_flat,
     file_keys,
     load_config,
@@ -469,38 +466,3 @@ def test_derived_properties() -> None:
 )
 def test_worker_count(workers: int, cpus: int, expected: int) -> None:
     assert PipelineConfig(workers=workers).worker_count(cpus) == expected
-
-
-# --- UNAVAILABLE ---------------------------------------------------------------------
-
-
-def test_unavailable_entries_resolve() -> None:
-    cfg = Config()
-    for attr in UNAVAILABLE.values():
-        resolve_attr(cfg, attr)  # a typo in the table would raise AttributeError
-
-
-def test_check_available(monkeypatch: pytest.MonkeyPatch) -> None:
-    offline = Config.from_sources({}, {"capture.read_pcap": "x.pcap"})
-    monkeypatch.setattr(
-        config_mod, "UNAVAILABLE", {"--web": "web.enabled", "--stats": "stats.enabled"}
-    )
-    check_available(offline)
-    web = Config.from_sources({}, {"capture.read_pcap": "x.pcap", "web.enabled": True})
-    with pytest.raises(UsageError, match=r"^--web is not available yet$"):
-        check_available(web)
-    monkeypatch.setattr(config_mod, "UNAVAILABLE", {"--stats": "stats.enabled"})
-    check_available(web)  # deleting the line makes the capability available
-
-
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        {"capture.read_pcap": "x.pcap"},
-        {"capture.read_pcap": "x.pcap", "run.count": 5, "output.hex_dump": True, "verbosity": 3},
-        {"capture.read_pcap": "x.pcap", "output.quiet": True, "flow.timeout_secs": 1.0},
-        {"capture.read_pcap": "x.pcap", "flow.max_flows": 10, "capture.snaplen": 96},
-    ],
-)
-def test_always_available(overrides: dict[str, Any]) -> None:
-    check_available(Config.from_sources({}, overrides))

@@ -280,7 +280,7 @@ PINNED: dict[str, Pin] = {
 @pytest.fixture(scope="session")
 def tshark_ready() -> None:
     """Run tshark over the whole corpus up front, a few files at a time (or load its cache)."""
-    from conftest import corpus_files, expected
+    from corpus_support import corpus_files, expected
 
     prefetch_tshark([p for p in corpus_files() if expected(p)["readable"]])
 

@@ -85,7 +85,12 @@ def test_both_ends_accepted_and_just_past_them_refused_in_process(key: str) -> N
     # rotation size and file count go together (a separate rule): give the partner too
     for value in ok:
         value = float(value) if kind == "float" else int(value)
-        partner = {k: min(value, 1) for k in ROTATION if k != key} if key in ROTATION else {}
+        partner: dict[str, Any] = {}
+        if key in ROTATION:  # rotation needs --write-pcap, and size and count go together
+            partner = {k: min(value, 1) for k in ROTATION if k != key}
+            partner["output.write_pcap"] = "x.pcap"
+        if key == "run.replay_speed":  # pacing needs offline input
+            partner = {"capture.read_pcap": "x.pcap"}
         Config.from_sources({}, {key: value, **partner}, cli_labels=labels)
     bad = [_under(key)] + ([_over(key)] if rng.hi is not None else [])
     for value in bad:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 from netscope import logutil
 from netscope._version import __version__
-from netscope.config import Config, check_available, defaults_flat, load_config
+from netscope.config import Config, defaults_flat, load_config
 from netscope.errors import NetScopeError, UsageError
 
 PROG = "netscope"
@@ -399,7 +399,6 @@ def main(argv: list[str] | None = None) -> int:
     logutil.configure(args.verbosity)
     try:
         cfg = build_config(args)
-        check_available(cfg)
         from netscope.runner import run  # heavy (numpy/numba): only after parsing
 
         return run(cfg)

@@ -275,32 +275,12 @@ class Config:
         return cfg
 
 
-# --------------------------------------------------------------------------------------
-# Capabilities not implemented yet
-# --------------------------------------------------------------------------------------
-
-# Capability name (as shown to the user) -> dotted attribute of Config whose truthiness means
-# "the user asked for it". When a capability lands, delete its line; nothing else changes.
-UNAVAILABLE: dict[str, str] = {}
-
-
 def resolve_attr(cfg: Config, dotted: str) -> Any:
     """``cfg.a.b.c`` for ``"a.b.c"`` (attributes and properties alike)."""
     value: Any = cfg
     for part in dotted.split("."):
         value = getattr(value, part)
     return value
-
-
-def check_available(cfg: Config) -> None:
-    """Refuse, with exit code 2, a run that asks for a capability listed in ``UNAVAILABLE``.
-
-    Failing up front beats silently ignoring a flag: a user who asked for ``--export-json``
-    and gets no file would trust a result that is not there.
-    """
-    for name, attr in UNAVAILABLE.items():
-        if resolve_attr(cfg, attr):
-            raise UsageError(f"{name} is not available yet")
 
 
 # --------------------------------------------------------------------------------------

@@ -481,13 +481,10 @@ def test_udp_flows_carry_no_tcp_fields() -> None:
 # ---------------------------------------------------------------------------- pre-1970 times
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kernels/flowtable.py marks 'no segment covered' with sample_ts = -1, so a segment "
-    "sent before 1970 (a pcapng if_tsoffset < 0 gives such times) never yields a sample",
-)
 def test_rtt_sampled_before_1970() -> None:
-    """Timestamps are signed nanoseconds; the RTT rule does not depend on their sign."""
+    """A segment sent before 1970 (a pcapng if_tsoffset < 0 gives such times) yields an RTT
+    sample like any other (the kernel once used a negative time as "nothing covered"):
+    timestamps are signed nanoseconds and the RTT rule does not depend on their sign."""
     t0 = -86_400 * 1_000_000_000  # 1969-12-31
     script = [
         (t0, C.seg("S", 100)),

@@ -199,6 +199,7 @@ def summary_value(stdout: str, label: str) -> str:
 # ------------------------------------------------------------------ tests
 
 
+@pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_udp_filter_counts_flows_and_sigint(
     backend: str, receivers: dict[str, socket.socket], tmp_path: Path
@@ -258,6 +259,7 @@ def test_udp_filter_counts_flows_and_sigint(
         assert [d for _, d, _ in theirs] == [d for _, d, _ in written]
 
 
+@pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tcp_flows_ipv4_and_ipv6(backend: str, tmp_path: Path) -> None:
     export = tmp_path / "flows.json"
@@ -303,6 +305,7 @@ def test_count_stops_the_capture(backend: str, receivers: dict[str, socket.socke
     assert len([ln for ln in out.splitlines() if ln.startswith("#")]) == 10
 
 
+@pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_stats_tick_on_wall_time_without_packets(backend: str) -> None:
     port = free_port()
@@ -387,6 +390,7 @@ def test_any_interface_cooked_mode(receivers: dict[str, socket.socket]) -> None:
     assert "Link: Linux SLL" in out or "SLL" in out
 
 
+@pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pipeline_mode_live(
@@ -433,6 +437,7 @@ def test_pipeline_mode_live(
     assert len(tcp) == 1 and tcp[0]["packets_a_to_b"] >= 3 and tcp[0]["packets_b_to_a"] >= 3
 
 
+@pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_final_partial_stats_line_on_stop(
     backend: str, receivers: dict[str, socket.socket]

@@ -88,6 +88,7 @@ class Traffic(threading.Thread):
         srv.close()
 
 
+@pytest.mark.timing  # ?perf=1 asserts an fps floor
 @pytest.mark.privileged
 @pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root / CAP_NET_RAW")
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux loopback 'lo'")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from netscope.batch import batch_from_packets
 from netscope.config import WebConfig
@@ -86,13 +87,15 @@ def test_hub_frames_and_latest_slot() -> None:
     hub = Hub(ring, 33, "test")
     client = Client()
     hub.clients.add(client)
+    before_ms = time.time() * 1000.0
     for _ in range(5):
         hub.process(TickMessage("tick", {"ts": 1.0, "packets": 1}, [], [], {"packets": 1}))
     # Never sent: the slot holds only the newest frame, the others count as skipped.
     assert client.latest is not None
     frame = json.loads(client.latest)
     assert frame["frame_seq"] == 5 and frame["tick"]["frame_seq"] == 5
-    assert "server_ts" in frame["tick"]
+    # server_ts: the server's wall clock (ms) when the frame was built
+    assert before_ms <= frame["tick"]["server_ts"] <= time.time() * 1000.0
     assert client.skipped == 4
 
 
@@ -102,14 +105,18 @@ def test_hub_packet_detail_and_perf_pong() -> None:
     hub = Hub(feed.ring, 1, "test")
     client = Client()
     hub.handle_request(client, json.dumps({"type": "get_packet_detail", "id": 3}))
+    ping_ms = time.time() * 1000.0
     hub.handle_request(client, json.dumps({"type": "perf_ping", "client_ts": 12.5}))
+    pong_by_ms = time.time() * 1000.0
     hub.handle_request(client, json.dumps({"type": "get_packet_detail", "id": 999}))
     hub.handle_request(client, "not json")
     detail, pong, missing, bad = (json.loads(m) for m in client.control)
     assert detail["type"] == "packet_detail" and detail["id"] == 3
     assert [layer["name"] for layer in detail["layers"]] == ["Ethernet", "IPv4", "TCP"]
     assert detail["hex_dump"].startswith("0000  ")
-    assert pong == {"type": "perf_pong", "client_ts": 12.5, "server_ts": pong["server_ts"]}
+    assert set(pong) == {"type", "client_ts", "server_ts"}
+    assert (pong["type"], pong["client_ts"]) == ("perf_pong", 12.5)
+    assert ping_ms <= pong["server_ts"] <= pong_by_ms
     assert missing["error"]
     assert bad == {"type": "error", "message": "message is not JSON"}
 

@@ -672,11 +672,15 @@ def observe(  # type: ignore[no-untyped-def]
             if do_rtt:
                 # the ACK acknowledges the peer's outstanding segments, oldest first:
                 # the inline slot (if used) is older than anything in the ring
-                sample_ts = np.int64(-1)
+                # "sampled", not a sentinel time: a segment sent before 1970 (a negative
+                # if_tsoffset) has a negative timestamp and still yields a sample
+                sample_ts = np.int64(0)
+                sampled = False
                 peer_out = SEQF_OUT_AB << peer
                 if sflags & peer_out:
                     if seq_le(u32[row, S_OUT_END_AB + peer], a):
                         sample_ts = i64[row, I_OUT_TS_AB + peer]
+                        sampled = True
                         sflags &= ~peer_out
                 slot = links[row, L_RING_AB + peer]
                 if slot >= 0 and not (sflags & peer_out):
@@ -684,13 +688,14 @@ def observe(  # type: ignore[no-untyped-def]
                     n_out = ring_meta[slot, 1]
                     while n_out > 0 and seq_le(ring_seq[slot, head], a):
                         sample_ts = ring_ts[slot, head]
+                        sampled = True
                         head = (head + 1) % RTT_RING
                         n_out -= 1
                     ring_meta[slot, 0] = head
                     ring_meta[slot, 1] = n_out
                     if n_out == 0:
                         _release_ring(links, ring_meta, ring_free, g, row, peer)
-                if sample_ts >= 0:
+                if sampled:
                     _rtt_sample(f64, i64, row, (ts - sample_ts) / 1e6)
         u8[row, B_SEQFLAGS] = sflags
     _sync_table(g, lru_head, lru_tail, free_top, created)
