@@ -135,7 +135,7 @@ class PcapReader:
 
     def _truncated(self, leftover: int) -> None:
         self.report.truncated = True
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: file is truncated: the last record is cut short "
             f"({leftover} stray bytes); {self.report.packets_read} packets read"
         )
@@ -143,7 +143,7 @@ class PcapReader:
     def _corrupt(self, pos: int) -> None:
         self.report.truncated = True
         offset = self._chunks.file_offset(pos)
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: corrupt record header at byte {offset} (captured length over "
             f"{self._caplen_limit}); stopped after {self.report.packets_read} packets"
         )
