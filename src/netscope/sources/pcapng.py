@@ -80,10 +80,12 @@ class PcapngReader:
         path: str,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         batch_packets: int = DEFAULT_BATCH_PACKETS,
+        head: bytes = b"",
     ) -> None:
+        """``head``: the first bytes of the file, already read (by format detection)."""
         self.path = path
         self._file = fileobj
-        self._chunks = ChunkBuffer(fileobj, chunk_bytes)
+        self._chunks = ChunkBuffer(fileobj, chunk_bytes, head=head)
         self._batch_packets = batch_packets
         self.report = SourceReport(kind="pcapng")
         self.interfaces: list[Interface] = []
