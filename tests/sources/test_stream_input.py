@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -277,3 +278,36 @@ def test_chunk_buffer_on_a_pipe_serves_head_then_stream(prefetch: bool) -> None:
             chunks.close()
     writer.join(CLI_TIMEOUT_S)
     assert got == payload
+
+
+def test_ctrl_c_on_an_open_stream_summarises(corpus: Callable[[str], Path]) -> None:
+    """``tcpdump -w - | netscope --read-pcap -`` stopped with Ctrl-C: the reader is waiting on
+    a pipe that stays open, and SIGINT must still give the interrupted summary and exit 0."""
+    env = dict(os.environ)
+    env.pop("NUMBA_DISABLE_JIT", None)
+    env["PYTHONUNBUFFERED"] = "1"  # the first packet line shows that reading has started
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netscope", "--read-pcap", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO_ROOT,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write(corpus(PCAP).read_bytes()[:20_000])
+        proc.stdin.flush()
+        first = proc.stdout.readline()
+        assert first.strip(), "no packet line before the pipe went quiet"
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=CLI_TIMEOUT_S)  # stdin stays open: no EOF can end the run
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+    assert code == 0, proc.stderr.read() if proc.stderr else ""
+    assert b"Capture complete (interrupted)." in out
