@@ -16,7 +16,7 @@ Pipes, FIFOs and other non-regular files (``--read-pcap -``) are read as streams
 seeks, a short read is not the end (only a read of 0 bytes is), and a chunk is handed over
 as soon as the writer has nothing more ready rather than when 16 MB have arrived, so
 ``tcpdump -w - | netscope --read-pcap -`` shows packets as they come. The reader thread
-waits for data with ``select`` in short slices so ``close`` never waits on a silent writer.
+waits for data with ``poll`` in short slices so ``close`` never waits on a silent writer.
 """
 
 from __future__ import annotations
@@ -73,13 +73,21 @@ def is_stream(fileobj: BinaryIO) -> bool:
         return False
 
 
+def _poll(fd: int, timeout_s: float) -> bool:
+    """True if ``fd`` has data, end of file or an error to report (``poll``, unlike
+    ``select``, has no limit on descriptor numbers)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(int(timeout_s * 1000)))
+
+
 def _readable_now(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
+    return _poll(fd, 0)
 
 
 def _wait_readable(fd: int, stop: threading.Event | None) -> bool:
     """Block until ``fd`` has data or end of file; False if ``stop`` was set meanwhile."""
-    while not select.select([fd], [], [], STREAM_POLL_S)[0]:
+    while not _poll(fd, STREAM_POLL_S):
         if stop is not None and stop.is_set():
             return False
     return True
