@@ -91,11 +91,15 @@ def test_corpus_read(
 
     if exp["read_complete"]:
         assert not report.truncated, report.warning
-        assert report.warning is None
+        assert report.stop_reason is None
     else:
         assert report.truncated
-        assert report.warning is not None
-        assert re.search(rf"\b{exp['packets']} packets\b", report.warning), report.warning
+        assert report.stop_reason is not None
+        assert re.search(rf"\b{exp['packets']} packets\b", report.stop_reason), report.warning
+    # Timestamps beyond int64 ns (pcpp-pcapng-example) are clamped and warned about.
+    out_of_range = not all(0 <= _ns(exp[k]) < 2**63 - 1 for k in ("earliest_ts", "latest_ts"))
+    assert (report.timestamps_clamped > 0) == out_of_range, report.warning
+    assert (report.timestamp_note is not None) == out_of_range
 
     if exp["packets"] and _timestamps_comparable(exp):
         assert edge_ts == [_ns(exp["first_ts"]), _ns(exp["last_ts"])]

@@ -289,16 +289,34 @@ def resolve_attr(cfg: Config, dotted: str) -> Any:
 
 
 def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a TOML file; unreadable file or bad syntax -> ConfigError naming the file."""
+    """Parse a TOML file; unreadable file, bad encoding or bad syntax -> ConfigError.
+
+    The file is decoded here rather than by ``tomllib.load`` so that a file in another
+    encoding (Latin-1 comments are the usual culprit) is one line naming the byte and its
+    line, not a UnicodeDecodeError traceback.
+    """
+    name = os.fspath(path)
+    if "\x00" in name:  # open() would raise ValueError (only the API can pass one)
+        raise UsageError("--config: the path contains a NUL byte")
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib's message already carries "(at line L, column C)".
-        raise ConfigError(f"{os.fspath(path)}: invalid TOML: {exc}") from exc
+            raw = fh.read()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise ConfigError(f"{os.fspath(path)}: cannot read config file: {reason}") from exc
+        raise ConfigError(f"{name}: cannot read config file: {reason}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+            "TOML files must be UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already carries "(at line L, column C)".
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from exc
 
 
 def load_config(
@@ -509,6 +527,8 @@ def _coerce(spec: FieldSpec, raw: Any, src: _Sources) -> Any:
     if kind in ("optstr", "path") and (raw is None or os.fspath(raw) == ""):
         return None
     if kind == "path":
+        if "\x00" in os.fspath(raw):
+            raise src.fail((spec.key,), f"{src.name(spec.key)} must not contain a NUL byte")
         return Path(raw)
     return raw
 

@@ -192,6 +192,124 @@ def test_if_tsoffset_is_added(tmp_path: Path, capture_reader: Callable[..., Any]
     assert [p.ts_ns for p in res.packets] == [1_000_000_002 * NS + 500_000_000]
 
 
+# ------------------------------------------------------------------ out-of-range timestamps
+
+TS_MAX_NS = 2**63 - 2  # 2262-04-11T23:47:16.854775806Z; INT64_MAX is the flow kernel's
+
+
+def _offset_image(offset_s: int, ticks: Sequence[int], tsresol: int | None = None) -> bytes:
+    opts = option(14, struct.pack("<q", offset_s))
+    if tsresol is not None:
+        opts += option(9, bytes([tsresol]))
+    image = shb() + idb(1, options=opts + end_of_options())
+    for i, t in enumerate(ticks):
+        image += epb(0, t, bytes([i]) * 20)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("offset_s", "want_ns"),
+    [
+        (10**10, TS_MAX_NS),  # used to raise OverflowError while building the tables
+        (9 * 10**9, TS_MAX_NS),  # used to wrap int64 into a negative first_seen
+        (2**63 - 1, TS_MAX_NS),
+        (-(10**10), 0),  # before 1970
+        (-(2**63), 0),
+    ],
+    ids=["1e10", "9e9", "int64-max", "minus-1e10", "int64-min"],
+)
+def test_out_of_range_tsoffset_is_clamped_with_a_warning(
+    tmp_path: Path, capture_reader: Callable[..., Any], offset_s: int, want_ns: int
+) -> None:
+    """Out-of-range timestamps are clamped to [1970, 2262] (docs/capture.md), every packet is
+    kept, and the report says how many, naming the file, in one line."""
+    path = write(tmp_path, _offset_image(offset_s, [1_700_000_000_000_000, 1_700_000_001_000_000]))
+    res = capture_reader(path)
+    assert [p.ts_ns for p in res.packets] == [want_ns, want_ns]
+    assert res.report.timestamps_clamped == 2
+    assert not res.report.truncated
+    warning = res.report.warning
+    assert warning is not None and "\n" not in warning
+    assert str(path) in warning and "2 packets" in warning and "clamped" in warning
+
+
+def test_tick_count_beyond_2262_is_clamped(
+    tmp_path: Path, capture_reader: Callable[..., Any]
+) -> None:
+    """Without any offset a 64-bit µs count can pass year 2262 (it used to wrap negative), and
+    a count of 2**63 or more is beyond int64 whatever the unit."""
+    ticks = [2**62, 2**64 - 1, 1_700_000_000_000_000]
+    res = capture_reader(write(tmp_path, _offset_image(0, ticks)))
+    assert [p.ts_ns for p in res.packets] == [TS_MAX_NS, TS_MAX_NS, 1_700_000_000 * NS]
+    assert res.report.timestamps_clamped == 2
+
+
+def test_last_representable_ns_is_not_clamped(
+    tmp_path: Path, capture_reader: Callable[..., Any]
+) -> None:
+    """The edges themselves are in range: ns ticks exactly at TS_MAX_NS, an offset bringing a
+    timestamp back to exactly 0, and a large offset that still fits."""
+    image = _offset_image(0, [TS_MAX_NS, TS_MAX_NS + 1], tsresol=9)
+    res = capture_reader(write(tmp_path, image, "edge.pcapng"))
+    assert [p.ts_ns for p in res.packets] == [TS_MAX_NS, TS_MAX_NS]
+    assert res.report.timestamps_clamped == 1
+    image = _offset_image(-1_700_000_000, [1_700_000_000_000_000], tsresol=6)
+    res = capture_reader(write(tmp_path, image, "zero.pcapng"))
+    assert [p.ts_ns for p in res.packets] == [0]
+    assert res.report.warning is None
+    image = _offset_image(9_000_000_000, [10**6], tsresol=6)
+    res = capture_reader(write(tmp_path, image, "late.pcapng"))
+    assert [p.ts_ns for p in res.packets] == [9_000_000_001 * NS]
+    assert res.report.warning is None
+
+
+def test_simple_packet_blocks_inherit_a_clamped_timestamp(
+    tmp_path: Path, capture_reader: Callable[..., Any]
+) -> None:
+    """An SPB takes the previous packet's timestamp, clamped or not, and is counted with it;
+    a truncation warning and the timestamp warning share the one line."""
+    image = _offset_image(10**10, [5]) + block(SPB, struct.pack("<I", 20) + b"s" * 20)
+    image += epb(0, 7, b"t" * 20)[:-6]  # cut short
+    res = capture_reader(write(tmp_path, image))
+    assert [p.ts_ns for p in res.packets] == [TS_MAX_NS, TS_MAX_NS]
+    assert res.report.timestamps_clamped == 2
+    assert res.report.truncated
+    warning = res.report.warning
+    assert warning is not None and "\n" not in warning
+    assert "truncated" in warning and "2 packets have timestamps" in warning
+
+
+def test_real_capture_with_ticks_beyond_2262(
+    corpus: Callable[[str], Path], capture_reader: Callable[..., Any]
+) -> None:
+    """pcpp-pcapng-example's SLL interface has tick counts near 2**64: tshark shows 100
+    packets after year 2262; we keep all 159 and clamp (and count) exactly those 100."""
+    res = capture_reader(corpus("pcpp-pcapng-example.pcapng"))
+    assert len(res.packets) == 159
+    assert res.report.timestamps_clamped == 100
+    assert sum(p.ts_ns == TS_MAX_NS for p in res.packets) == 100
+    assert res.report.warning is not None and "100 packets" in res.report.warning
+
+
+def test_clamped_timestamps_through_the_cli(tmp_path: Path, cli: Callable[..., Any]) -> None:
+    """The user's view: exit 0, one warning line on stderr, the summary's Warning row, and an
+    export whose first_seen is 2262 rather than negative."""
+    import json
+
+    image = shb() + idb(1, options=option(14, struct.pack("<q", 9 * 10**9)) + end_of_options())
+    eth = bytes(12) + b"\x08\x00" + bytes.fromhex("4500001c0001000040110000c0a80001c0a80002")
+    image += epb(0, 1_700_000_000_000_000, eth + bytes.fromhex("04d2003500080000"))
+    path = write(tmp_path, image)
+    out = tmp_path / "flows.json"
+    res = cli(["--read-pcap", str(path), "--quiet", "--export-json", str(out)])
+    assert res.code == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "clamped" in warnings[0], res.stderr
+    assert "Warning:" in res.stdout
+    flows = json.loads(out.read_text())
+    assert flows and all(f["first_seen"] >= 0 for f in flows)
+
+
 def test_unknown_blocks_are_skipped(tmp_path: Path, capture_reader: Callable[..., Any]) -> None:
     datas = packets(5, seed=8)
     recs: list[NgRec] = [(0, (i + 1) * NS, d, None) for i, d in enumerate(datas)]

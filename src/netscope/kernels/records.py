@@ -83,14 +83,47 @@ def scan_pcap(  # type: ignore[no-untyped-def]
     return n, pos, BATCH_FULL
 
 
+# Timestamps are int64 ns since 1970. A pcapng timestamp outside [0, TS_MAX_NS] (a
+# negative or enormous if_tsoffset, a 64-bit tick count beyond year 2262) is clamped to the
+# nearer end and counted; INT64_MAX itself is the flow kernel's "no tick pending".
+TS_MAX_NS = INT64_MAX - 1
+TS_MAX_SEC = TS_MAX_NS // 1_000_000_000
+
+# pcapng scanner state slots (int64 array of STATE_SLOTS, zeroed by the reader)
+ST_LAST_TS = 0  # the last timestamp (SPBs have none and inherit it)
+ST_LAST_CLAMPED = 1  # 1 if that timestamp was clamped
+ST_CLAMPED = 2  # packets whose timestamp was clamped so far
+STATE_SLOTS = 3
+
+
 @kernel
-def _units_to_ns(ts, units):  # type: ignore[no-untyped-def]
-    """Convert ``ts`` ticks of 1/``units`` s to ns without int64 overflow."""
-    sec = ts // units
-    frac = ts - sec * units
+def _ticks_to_ns(hi, lo, units, offset_s):  # type: ignore[no-untyped-def]
+    """pcapng ticks (``hi:lo``, 1/``units`` s) plus ``offset_s`` seconds -> ns since 1970.
+
+    Returns ``(ns, clamped)``. Never overflows: seconds are range-checked before they are
+    scaled to ns, and ``offset_s`` (any int64, from if_tsoffset) is added in seconds.
+    """
+    if hi >= 0x80000000:  # ticks >= 2**63: beyond int64 whatever the unit
+        return TS_MAX_NS, True
+    ticks = (hi << 32) | lo
+    sec = ticks // units
+    frac = ticks - sec * units
     if units <= 4_000_000_000:
-        return sec * 1_000_000_000 + (frac * 1_000_000_000) // units
-    return sec * 1_000_000_000 + np.int64(frac * (1e9 / units))
+        frac_ns = (frac * 1_000_000_000) // units
+    else:
+        frac_ns = np.int64(frac * (1e9 / units))
+    # sec >= 0, so sec + offset_s can overflow only upwards
+    if offset_s > 0 and sec > TS_MAX_SEC - offset_s:
+        return TS_MAX_NS, True
+    sec += offset_s
+    if sec < 0:
+        return 0, True
+    if sec > TS_MAX_SEC:
+        return TS_MAX_NS, True
+    whole = sec * 1_000_000_000
+    if frac_ns > TS_MAX_NS - whole:
+        return TS_MAX_NS, True
+    return whole + frac_ns, False
 
 
 @kernel
@@ -103,7 +136,7 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
     if_linktype,
     if_snaplen,
     if_units,
-    if_offset_ns,
+    if_offset_s,
     n_ifaces,
     max_packets,
     state,
@@ -116,8 +149,9 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
     """Scan pcapng packet blocks (EPB, SPB, obsolete PB) in ``buf[pos:end]``.
 
     Interface tables (``if_*``, length >= ``n_ifaces``) come from the IDBs the
-    Python reader parsed. ``state[0]`` carries the last timestamp (SPBs have none
-    and inherit it). Stops with OTHER_BLOCK at any other block type so Python can
+    Python reader parsed (``if_offset_s``: if_tsoffset in seconds). ``state`` (see
+    ``ST_*``) carries the last timestamp across calls (SPBs have none and inherit it) and
+    counts clamped timestamps. Stops with OTHER_BLOCK at any other block type so Python can
     parse IDBs/SHBs and skip unknown blocks. Returns ``(count, new_pos, status)``.
     """
     n = 0
@@ -154,13 +188,9 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
                 data = pos + 28
             if iface >= n_ifaces or cap > blen - 32:
                 return n, pos, CORRUPT
-            if hi >= 0x80000000:
-                # beyond what int64 nanoseconds can hold (~year 2262): clamp just below
-                # INT64_MAX, which the flow kernel reserves for "no tick pending"
-                ts = INT64_MAX - 1
-            else:
-                ts = _units_to_ns((hi << 32) | lo, if_units[iface]) + if_offset_ns[iface]
-            state[0] = ts
+            ts, clamped = _ticks_to_ns(hi, lo, if_units[iface], if_offset_s[iface])
+            state[ST_LAST_TS] = ts
+            state[ST_LAST_CLAMPED] = 1 if clamped else 0
         elif btype == PCAPNG_SPB:
             if n_ifaces < 1 or blen < 16:
                 return n, pos, CORRUPT
@@ -173,13 +203,14 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
             if snap > 0 and snap < cap:
                 cap = snap
             data = pos + 12
-            ts = state[0]
+            ts = state[ST_LAST_TS]
         else:
             return n, pos, OTHER_BLOCK
         offsets[n] = data
         caplens[n] = cap
         wirelens[n] = orig if orig < INT32_MAX else INT32_MAX
         ts_ns[n] = ts
+        state[ST_CLAMPED] += state[ST_LAST_CLAMPED]
         linktypes[n] = if_linktype[iface]
         pos += blen
         n += 1

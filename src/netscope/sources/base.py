@@ -20,7 +20,15 @@ class SourceReport:
     packets_read: int = 0
     link_types: set[int] = field(default_factory=set)
     truncated: bool = False  # file ended inside a record
-    warning: str | None = None  # one-line description of the truncation / corruption
+    stop_reason: str | None = None  # one line: the truncation / corruption that ended reading
+    timestamps_clamped: int = 0  # packets whose timestamp was out of range (see capture.md)
+    timestamp_note: str | None = None  # one line about those packets, with the file name
+
+    @property
+    def warning(self) -> str | None:
+        """Everything worth a ``warning:`` line at the end of the run, as one line."""
+        parts = [p for p in (self.stop_reason, self.timestamp_note) if p]
+        return "; ".join(parts) if parts else None
 
 
 class BatchSource(Protocol):

@@ -11,7 +11,7 @@ import numpy as np
 from netscope.batch import PacketBatch
 from netscope.errors import CaptureError
 from netscope.sources.base import DEFAULT_BATCH_PACKETS, DEFAULT_CHUNK_BYTES, SourceReport
-from netscope.sources.chunks import ChunkBuffer
+from netscope.sources.chunks import ChunkBuffer, read_exact
 
 MAGIC_US = 0xA1B2C3D4
 MAGIC_NS = 0xA1B23C4D
@@ -68,8 +68,10 @@ class PcapReader:
         path: str,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         batch_packets: int = DEFAULT_BATCH_PACKETS,
+        head: bytes = b"",
     ) -> None:
-        raw = fileobj.read(HEADER_LEN)
+        """``head``: the first bytes of the file, already read (by format detection)."""
+        raw = head + read_exact(fileobj, HEADER_LEN - len(head))
         if len(raw) < HEADER_LEN:
             raise CaptureError(f"{path}: not a capture file (only {len(raw)} bytes)")
         self.header = PcapHeader(raw, path)
@@ -135,7 +137,7 @@ class PcapReader:
 
     def _truncated(self, leftover: int) -> None:
         self.report.truncated = True
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: file is truncated: the last record is cut short "
             f"({leftover} stray bytes); {self.report.packets_read} packets read"
         )
@@ -143,7 +145,7 @@ class PcapReader:
     def _corrupt(self, pos: int) -> None:
         self.report.truncated = True
         offset = self._chunks.file_offset(pos)
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: corrupt record header at byte {offset} (captured length over "
             f"{self._caplen_limit}); stopped after {self.report.packets_read} packets"
         )

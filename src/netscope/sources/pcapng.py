@@ -32,7 +32,7 @@ class Interface:
     linktype: int
     snaplen: int
     units_per_second: int  # if_tsresol: 10**6 by default
-    offset_ns: int  # if_tsoffset in ns
+    offset_s: int  # if_tsoffset: signed seconds added to every timestamp (any int64)
 
 
 def is_pcapng_magic(first4: bytes) -> bool:
@@ -53,7 +53,7 @@ def parse_idb(body: bytes, big_endian: bool) -> Interface:
     if len(body) < 8:
         raise ValueError("interface description block too short")
     linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", body, 0)
-    units, offset_ns = 1_000_000, 0
+    units, offset_s = 1_000_000, 0
     pos = 8
     while pos + 4 <= len(body):
         code, length = struct.unpack_from(order + "HH", body, pos)
@@ -64,9 +64,11 @@ def parse_idb(body: bytes, big_endian: bool) -> Interface:
         if code == OPT_IF_TSRESOL and length >= 1:
             units = parse_tsresol(value[0])
         elif code == OPT_IF_TSOFFSET and length >= 8:
-            offset_ns = struct.unpack_from(order + "q", value, 0)[0] * 1_000_000_000
+            # kept in seconds: in ns a large offset would not fit int64 (the scanner adds
+            # it in seconds and clamps out-of-range results)
+            offset_s = struct.unpack_from(order + "q", value, 0)[0]
         pos += (length + 3) & ~3
-    return Interface(linktype, snaplen, units, offset_ns)
+    return Interface(linktype, snaplen, units, offset_s)
 
 
 class PcapngReader:
@@ -78,10 +80,12 @@ class PcapngReader:
         path: str,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         batch_packets: int = DEFAULT_BATCH_PACKETS,
+        head: bytes = b"",
     ) -> None:
+        """``head``: the first bytes of the file, already read (by format detection)."""
         self.path = path
         self._file = fileobj
-        self._chunks = ChunkBuffer(fileobj, chunk_bytes)
+        self._chunks = ChunkBuffer(fileobj, chunk_bytes, head=head)
         self._batch_packets = batch_packets
         self.report = SourceReport(kind="pcapng")
         self.interfaces: list[Interface] = []
@@ -96,7 +100,14 @@ class PcapngReader:
         return bool(struct.unpack_from("<I", c.buf.data, c.pos)[0] == SHB)
 
     def batches(self) -> Iterator[PacketBatch]:
-        from netscope.kernels.records import BATCH_FULL, CORRUPT, NEED_MORE, scan_pcapng
+        from netscope.kernels.records import (
+            BATCH_FULL,
+            CORRUPT,
+            NEED_MORE,
+            ST_CLAMPED,
+            STATE_SLOTS,
+            scan_pcapng,
+        )
 
         cap = self._batch_packets
         offsets = np.empty(cap, dtype=np.int64)
@@ -104,7 +115,7 @@ class PcapngReader:
         wirelens = np.empty(cap, dtype=np.int32)
         ts_ns = np.empty(cap, dtype=np.int64)
         linktypes = np.empty(cap, dtype=np.int32)
-        state = np.zeros(1, dtype=np.int64)
+        state = np.zeros(STATE_SLOTS, dtype=np.int64)
         tables = self._interface_tables()
         chunks = self._chunks
         index = 1
@@ -128,6 +139,8 @@ class PcapngReader:
             chunks.pos = pos
             if n:
                 self.report.packets_read += n
+                if state[ST_CLAMPED] != self.report.timestamps_clamped:
+                    self._clamped(int(state[ST_CLAMPED]))
                 yield PacketBatch(
                     chunks.buf, offsets, caplens, wirelens, ts_ns, linktypes, n, index
                 )
@@ -208,19 +221,26 @@ class PcapngReader:
             linktype[i] = iface.linktype
             snaplen[i] = iface.snaplen
             units[i] = min(iface.units_per_second, 2**62)
-            offset[i] = iface.offset_ns
+            offset[i] = iface.offset_s
         return linktype, snaplen, units, offset
+
+    def _clamped(self, count: int) -> None:
+        self.report.timestamps_clamped = count
+        self.report.timestamp_note = (
+            f"{self.path}: {count} packets have timestamps outside 1970-01-01..2262-04-11 "
+            "(check if_tsoffset/if_tsresol); clamped to the nearer end of that range"
+        )
 
     def _truncated(self, leftover: int) -> None:
         self.report.truncated = True
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: file is truncated: the last block is cut short "
             f"({leftover} stray bytes); {self.report.packets_read} packets read"
         )
 
     def _stop(self, pos: int, what: str) -> None:
         self.report.truncated = True
-        self.report.warning = (
+        self.report.stop_reason = (
             f"{self.path}: {what} at byte {self._chunks.file_offset(pos)}; "
             f"stopped after {self.report.packets_read} packets"
         )
