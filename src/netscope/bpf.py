@@ -117,6 +117,9 @@ def compile_filter(
     insns = None
     terms = split_disjunction(expression)
     if terms is not None and len(terms) > SPLIT_ABOVE_TERMS:
+        import sys
+
+        print(f"compiling a long filter ({len(terms)} terms)…", file=sys.stderr, flush=True)
         try:
             insns = join_programs(compile_programs(chunk_expressions(terms), *target))
         except CompileError:
