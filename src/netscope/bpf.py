@@ -85,6 +85,10 @@ class BpfProgram:
         return struct.pack("@HP", len(self), ctypes.addressof(arr))
 
 
+# Lists this long take a second or more to compile: say so on stderr.
+ANNOUNCE_TERMS = 500
+
+
 def compile_filter(
     expression: str,
     linktype: int,
@@ -119,7 +123,8 @@ def compile_filter(
     if terms is not None and len(terms) > SPLIT_ABOVE_TERMS:
         import sys
 
-        print(f"compiling a long filter ({len(terms)} terms)…", file=sys.stderr, flush=True)
+        if len(terms) >= ANNOUNCE_TERMS:
+            print(f"compiling a long filter ({len(terms)} terms)…", file=sys.stderr, flush=True)
         try:
             insns = join_programs(compile_programs(chunk_expressions(terms), *target))
         except CompileError:

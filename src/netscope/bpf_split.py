@@ -34,7 +34,8 @@ import numpy.typing as npt
 # under a second, to exactly tcpdump's program).
 SPLIT_ABOVE_TERMS = 32
 # Terms per separately optimized group: ~20 ms each for ``port N`` terms, and the chained
-# program stays within ~1.3x the length of libpcap's whole-program optimum.
+# program is about as long as libpcap's whole-program result (99 ports: 444 instructions
+# vs 372; 300 ports: 1,299 vs 1,572).
 CHUNK_TERMS = 16
 
 _TOKEN = re.compile(r"\s+|\|\||&&|!=|[()\[\]!]|[^\s()\[\]!|&]+|[|&]")

@@ -137,6 +137,16 @@ def test_long_list_compiles_in_groups_and_runs_interpreted() -> None:
     assert not flt.specialised  # far beyond MAX_GENERATED_NODES: the interpreter runs it
 
 
+def test_hundred_clause_list_is_interpreted_not_generated() -> None:
+    """The issue's 99-clause filter: generating its kernel compiled for minutes."""
+    flt = OfflineFilter(" or ".join(f"port {p}" for p in range(1, 100)))
+    flt.prepare(1)
+    assert not flt.specialised
+    small = OfflineFilter("tcp port 443")
+    small.prepare(1)
+    assert small.specialised
+
+
 def test_invalid_long_filter_reports_libpcap_message() -> None:
     expression = " or ".join(f"port {p}" for p in range(1, 100)) + " or port 1-"
     with pytest.raises(UsageError, match="^invalid filter 'port 1 or .*': .*syntax error"):
