@@ -12,17 +12,21 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from tests.bpf.test_equivalence import TCPDUMP, readable_by_tcpdump
-from tests.conftest import REPO_ROOT, corpus_file, run_cli
 
 from netscope.bpf import OfflineFilter, compile_filter
 from netscope.bpf_split import SPLIT_ABOVE_TERMS, join_programs, split_disjunction
 from netscope.errors import UsageError
 from netscope.gen.pcapfile import iter_pcap
+
+from .test_equivalence import TCPDUMP, readable_by_tcpdump
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # 200 explicit clauses over ports the corpus uses (53, 80, 443, QUIC, high ports) and not.
 PORTS = [53, 80, 443, 8080, 5353, 123, 1900, 6881] + list(range(1000, 1192))
@@ -178,18 +182,20 @@ def test_long_filter_matches_tcpdump(
 
 
 @pytest.mark.slow
-def test_two_thousand_clause_filter_end_to_end() -> None:
-    capture = corpus_file("pcpp-example2.pcap")
+def test_two_thousand_clause_filter_end_to_end(
+    corpus: Callable[[str], Path], cli: Callable[..., Any]
+) -> None:
+    capture = corpus("pcpp-example2.pcap")
     expression = " or ".join(f"port {p}" for p in [*PORTS, *range(2000, 3800)])
-    result = run_cli(["--read-pcap", str(capture), "-f", expression, "--quiet"], timeout=600)
+    result = cli(["--read-pcap", str(capture), "-f", expression, "--quiet"], timeout=600)
     assert result.code == 0, result.stderr
     assert "Packets captured:" in result.stdout
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
-def test_sigint_during_long_filter_start_up_exits_130() -> None:
-    capture = corpus_file("pcpp-example2.pcap")
+def test_sigint_during_long_filter_start_up_exits_130(corpus: Callable[[str], Path]) -> None:
+    capture = corpus("pcpp-example2.pcap")
     # ~110 KB (one argument may be at most 128 KB): compiling it takes several seconds.
     expression = " or ".join(f"port {p}" for p in range(1, 9001))
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
