@@ -255,7 +255,7 @@ def decode_program(program: BpfProgram) -> DecodedProgram:
 
 # Programs whose unfolded decision tree is larger than this run in the interpreter. numba's
 # compile time grows faster than linearly with the generated code: measured on 2 busy
-# cores, 'tcp port 443' (~40 nodes) 1.9 s, an 8-port list (~300 nodes) 4-5 s, a 99-port
+# cores, 'tcp port 443' (28 nodes) 1.9 s, an 8-port list (236 nodes) 4-5 s, a 99-port
 # list (~2,700 lines) 155 s. The interpreter is compiled once for every program and costs
 # ~20 ns/packet more (25 vs 4-5 ns on 'tcp port 443'), which a few seconds of compile only
 # repay after ~10^8 packets: the everyday filters (a protocol, a port or two, a host or
