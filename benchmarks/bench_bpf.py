@@ -13,13 +13,26 @@ of the kept packets. Rows:
 - uniform 54-byte SYNs to port 443 (every packet kept, the longest path);
 - the general interpreter on the mix (what programs too large to specialise get).
 
-Target: <= 10 ns per packet. Run: ``python -m benchmarks.bench_bpf``.
+Then "compile + first batch" for ``port 1 or port 2 or … or port N`` (N = 10, 100, 1,000):
+the seconds from the expression to the first filtered batch (libpcap compile, splitting,
+program decode, kernel choice and the filter over the first batch of a 20,000-packet
+generated capture), in-process and as whole ``netscope --read-pcap F -f EXPR --quiet``
+processes, beside ``tcpdump -r F -w /dev/null EXPR`` timed the same way in the same run
+(tcpdump's 1,000-clause compile takes minutes: it runs ``--tcpdump-reps`` times).
+
+Target: <= 10 ns per packet. Run: ``python -m benchmarks.bench_bpf``
+(``--clauses ''`` skips the compile rows).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,13 +124,97 @@ def bench(batches: list[PacketBatch], reps: int, specialise: bool = True) -> tup
     return kept * 100 // max(n, 1), time_reps(run, reps, warmup=3)
 
 
+def clause_list(n: int) -> str:
+    """``port 1 or port 2 or … or port n``: the issue's long filter."""
+    return " or ".join(f"port {i}" for i in range(1, n + 1))
+
+
+def compile_and_first_batch(path: Path, expression: str) -> tuple[float, int]:
+    """Seconds from the expression to the first filtered batch (in-process), kept count."""
+    from netscope.sources import open_capture_file
+
+    reader = open_capture_file(path)
+    try:
+        batches = iter(reader.batches())
+        batch = next(batches)
+        t0 = time.perf_counter()
+        flt = OfflineFilter.for_source(expression, reader)
+        flt.prepare(int(batch.linktypes[0]))
+        kept = flt.apply(batch).count
+        return time.perf_counter() - t0, kept
+    finally:
+        reader.close()
+
+
+def wall(cmd: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def compile_rows(clauses: list[int], reps: int, tcpdump_reps: int) -> list[dict[str, float]]:
+    """The "compile + first batch" row set (best of ``reps``; tcpdump beside it)."""
+    from netscope.gen.traffic import generate
+
+    tcpdump = shutil.which("tcpdump")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    header("compile + first batch, 'port 1 or port 2 or … or port N' (seconds, best of runs)")
+    print(fmt_row("N clauses", "in-process", "netscope proc.", "tcpdump proc.", "kept"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "mix.pcap"
+        generate(path, packets=20_000, flows=500, seed=5)
+        for n in clauses:
+            expr = clause_list(n)
+            inproc = [compile_and_first_batch(path, expr) for _ in range(reps)]
+            cli = [sys.executable, "-m", "netscope", "--read-pcap", str(path), "-f", expr]
+            ours = [wall([*cli, "--quiet"], env) for _ in range(reps)]
+            theirs = (
+                [
+                    wall([tcpdump, "-r", str(path), "-w", "/dev/null", expr])
+                    for _ in range(tcpdump_reps)
+                ]
+                if tcpdump
+                else [float("nan")]
+            )
+            row = {
+                "clauses": float(n),
+                "in_process_s": min(t for t, _ in inproc),
+                "netscope_process_s": min(ours),
+                "tcpdump_process_s": min(theirs),
+                "kept": float(inproc[0][1]),
+            }
+            rows.append(row)
+            print(
+                fmt_row(
+                    str(n),
+                    f"{row['in_process_s']:.3f}",
+                    f"{row['netscope_process_s']:.2f}",
+                    f"{row['tcpdump_process_s']:.2f}",
+                    str(inproc[0][1]),
+                )
+            )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> list[BpfResult]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=50)
     parser.add_argument(
         "--generated", action="store_true", help="a generated mix even if the reference exists"
     )
+    parser.add_argument(
+        "--clauses", default="10,100,1000", help="compile rows: clause counts ('' = none)"
+    )
+    parser.add_argument("--compile-reps", type=int, default=3)
+    parser.add_argument("--tcpdump-reps", type=int, default=1)
+    parser.add_argument("--only-compile", action="store_true", help="just the compile rows")
     args = parser.parse_args(argv)
+    clauses = [int(c) for c in args.clauses.split(",") if c.strip()]
+    if args.only_compile:
+        netscope.engine.warm_up(announce=True)
+        compile_rows(clauses, args.compile_reps, args.tcpdump_reps)
+        return []
     header(f"offline BPF filter '{EXPRESSION}' (ns per packet, batches as the reader makes them)")
     netscope.engine.warm_up(announce=True)
     mix = mixed_batches(generated=args.generated)
@@ -136,6 +233,8 @@ def main(argv: list[str] | None = None) -> list[BpfResult]:
         best, median = r.best_ns, r.median_ns
         verdict = "ok" if best <= TARGET_NS else "MISSED"
         print(fmt_row(name, f"{best:.2f}", f"{median:.2f}", f"{kept_pct}", f"<= 10 {verdict}"))
+    if clauses:
+        compile_rows(clauses, args.compile_reps, args.tcpdump_reps)
     return results
 
 

@@ -111,7 +111,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         reps = ["--reps", "1"]
         parse_args = ["--reps", "20", "--no-reference"]
         flow_args = ["--quick"]
-        bpf_args = ["--reps", "5", "--generated"]
+        bpf_args = ["--reps", "5", "--generated", "--clauses", "10,100"]  # tcpdump: 1000 = minutes
         pipe_args = ["--trace", str(mixed), *reps, "--workers", "2", "--routing-reps", "20"]
         anomaly_args = [*reps, "--caps", "", "--small", str(small), "--mixed", str(mixed)]
         process_args = list(reps)

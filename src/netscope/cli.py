@@ -387,8 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``netscope`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Errors print one ``error: ...`` line on stderr: exit 2 for usage/config errors, 1 for
-    runtime failures. Ctrl-C is the runner's business (it must still write the summary and
-    exports), so KeyboardInterrupt is deliberately not caught here.
+    runtime failures. Ctrl-C is the runner's business once packets flow (it must still
+    write the summary and exports); a KeyboardInterrupt that reaches here came before
+    that (set-up, e.g. compiling a long ``-f`` filter): exit 130, no traceback.
     """
     try:
         args = parse_args(argv)
@@ -404,3 +405,5 @@ def main(argv: list[str] | None = None) -> int:
         return run(cfg)
     except NetScopeError as exc:
         return _report(exc)
+    except KeyboardInterrupt:  # Ctrl-C during set-up (e.g. compiling a long -f filter)
+        return 130
