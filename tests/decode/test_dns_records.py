@@ -7,9 +7,9 @@ dashboard inspector) and through the CLI, where a user meets them.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
-
-from tests.conftest import run_cli
+from typing import Any
 
 from netscope.decode import decode_packet
 from netscope.gen import packets as pk
@@ -102,14 +102,14 @@ def test_truncated_answer_is_a_note_not_an_error() -> None:
     assert decode_packet(frame(msg), 1).error == 0
 
 
-def test_detail_view_shows_questions_and_answers(tmp_path: Path) -> None:
+def test_detail_view_shows_questions_and_answers(tmp_path: Path, cli: Callable[..., Any]) -> None:
     msg = response(
         [("example.com", 1)],
         [rr(struct.pack("!H", PTR), 1, bytes([198, 51, 100, 7]))],
     )
     path = tmp_path / "dns.pcap"
     write_pcap(path, [(1_700_000_000 * 10**9, frame(msg))])
-    res = run_cli(["--read-pcap", str(path), "-vv"])
+    res = cli(["--read-pcap", str(path), "-vv"])
     assert res.code == 0, res.stderr
     assert "question 1" in res.stdout and "A example.com (IN)" in res.stdout
     assert "A example.com -> 198.51.100.7 (ttl=300)" in res.stdout

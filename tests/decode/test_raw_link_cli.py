@@ -8,10 +8,11 @@ error. Run through the CLI, where a user meets it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.conftest import run_cli
 
 from netscope.gen import packets as pk
 from netscope.gen.pcapfile import write_pcap
@@ -31,12 +32,12 @@ def mixed_capture(path: Path, linktype: int) -> None:
 @pytest.mark.parametrize("linktype", [228, 229])
 @pytest.mark.parametrize("pipeline", [False, True])
 def test_other_ip_version_in_a_raw_ip_file_is_decoded(
-    tmp_path: Path, linktype: int, pipeline: bool
+    tmp_path: Path, linktype: int, pipeline: bool, cli: Callable[..., Any]
 ) -> None:
     path = tmp_path / "raw.pcap"
     mixed_capture(path, linktype)
     args = ["--read-pcap", str(path)] + (["--pipeline", "--workers", "2"] if pipeline else [])
-    res = run_cli(args)
+    res = cli(args)
     assert res.code == 0, res.stderr
     assert re.search(r"Parse errors:\s+0$", res.stdout, re.M), res.stdout
     assert re.search(r"Flows:\s+2 active", res.stdout), res.stdout

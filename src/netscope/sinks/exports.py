@@ -1,6 +1,10 @@
 """Flow-table exports at exit: JSON (pretty array) and CSV (flattened columns).
 
-Both are sorted by bytes_total descending (SPEC §6) and written atomically.
+Both are sorted by bytes_total descending (SPEC §6) and written atomically. CSV floats
+are fixed-precision as the original NetScope wrote them — seconds (first_seen,
+last_seen, duration_secs) with 6 decimals, avg_bps and the RTT milliseconds with 3 — so
+a pipeline that diffs or parses the columns as text sees the same shape; an empty cell
+is null.
 """
 
 from __future__ import annotations
@@ -28,6 +32,17 @@ def _csv_columns() -> tuple[str, ...]:
 
 CSV_COLUMNS = _csv_columns()
 
+# CSV column → format of a non-null float value (the original's precision)
+CSV_FLOAT_FORMATS = {
+    "first_seen": "{:.6f}",
+    "last_seen": "{:.6f}",
+    "duration_secs": "{:.6f}",
+    "avg_bps": "{:.3f}",
+    "rtt_last_ms": "{:.3f}",
+    "rtt_min_ms": "{:.3f}",
+    "rtt_ewma_ms": "{:.3f}",
+}
+
 
 def sorted_for_export(records: Sequence[FlowRecord]) -> list[FlowRecord]:
     """Largest flows first; ties broken by endpoints so output is deterministic."""
@@ -47,6 +62,28 @@ def flatten(flow: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def csv_row(rec: FlowRecord) -> dict[str, Any]:
+    """One CSV row: the flattened export object with floats in fixed precision.
+
+    Timestamps are formatted from the integer nanoseconds, not the rounded float, so
+    ``.6f`` never shows a binary-rounding artefact in the last digit.
+    """
+    row = flatten(rec.to_dict())
+    for column, fmt in CSV_FLOAT_FORMATS.items():
+        if row[column] is not None:
+            row[column] = fmt.format(row[column])
+    row["first_seen"] = _seconds_text(rec.first_seen_ns)
+    row["last_seen"] = _seconds_text(rec.last_seen_ns)
+    row["duration_secs"] = _seconds_text(max(0, rec.last_seen_ns - rec.first_seen_ns))
+    return row
+
+
+def _seconds_text(ns: int) -> str:
+    """Nanoseconds as seconds with 6 decimals, rounded half-up at the microsecond."""
+    us = (ns + 500) // 1000
+    return f"{us // 1_000_000}.{us % 1_000_000:06d}"
+
+
 def write_json(path: str | os.PathLike[str], records: Sequence[FlowRecord]) -> int:
     """Write the pretty JSON array; returns the number of flows written."""
     flows = [r.to_dict() for r in sorted_for_export(records)]
@@ -63,6 +100,6 @@ def write_csv(path: str | os.PathLike[str], records: Sequence[FlowRecord]) -> in
         writer.writeheader()
         rows = 0
         for rec in sorted_for_export(records):
-            writer.writerow(flatten(rec.to_dict()))
+            writer.writerow(csv_row(rec))
             rows += 1
     return rows
