@@ -113,3 +113,19 @@ def test_detail_view_shows_questions_and_answers(tmp_path: Path, cli: Callable[.
     assert res.code == 0, res.stderr
     assert "question 1" in res.stdout and "A example.com (IN)" in res.stdout
     assert "A example.com -> 198.51.100.7 (ttl=300)" in res.stdout
+
+
+def test_dashboard_inspector_shows_the_same_lines() -> None:
+    from netscope.web.feed import StoredPacket
+    from netscope.web.hub import packet_detail
+
+    msg = response(
+        [("example.com", 1)],
+        [rr(struct.pack("!H", PTR), 1, bytes([198, 51, 100, 7]))],
+    )
+    data = frame(msg)
+    detail = packet_detail(StoredPacket(1, 0, 1, len(data), len(data), data))
+    dns = next(layer for layer in detail["layers"] if layer["name"] == "DNS")
+    fields = dict(map(tuple, dns["fields"]))
+    assert fields["question 1"] == "A example.com (IN)"
+    assert fields["answer 1"] == "A example.com -> 198.51.100.7 (ttl=300)"
