@@ -73,16 +73,23 @@ class StartupBanner:
         self._out = out
         self._cfg = cfg
         self._done = False
-        out.write("\n".join(header_lines(cfg, __version__, interface)) + "\n")
-        out.flush()
+        self._write(header_lines(cfg, __version__, interface))
 
     def finish(self, linktypes: Iterable[int]) -> None:
         """Print ``Datalink:``/``Pipeline:`` (first call only)."""
         if self._done:
             return
         self._done = True
-        self._out.write("\n".join(trailer_lines(self._cfg, linktypes)) + "\n")
-        self._out.flush()
+        self._write(trailer_lines(self._cfg, linktypes))
+
+    def _write(self, lines: list[str]) -> None:
+        # stdout closed early (piped into `head`): the run's own output handling notices at
+        # its next write and stops quietly; the banner must not turn it into a traceback
+        try:
+            self._out.write("\n".join(lines) + "\n")
+            self._out.flush()
+        except BrokenPipeError:
+            pass
 
 
 def is_loopback_bind(bind: str) -> bool:
