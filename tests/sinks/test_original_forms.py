@@ -96,3 +96,33 @@ def test_expired_flow_reason_eviction(tmp_path: Path, cli: Callable[..., Any]) -
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [x["reason"] for x in lines] == ["eviction", "eviction"]
     assert all(isinstance(x["rtt_samples"], int) for x in lines)
+
+
+def test_csv_row_follows_the_columns_and_the_json_values() -> None:
+    """The CSV row is built straight from the record: pin it to the JSON object's values."""
+    from netscope.flows.records import FlowRecord
+    from netscope.sinks.exports import CSV_COLUMNS, csv_row, flatten
+
+    rec = FlowRecord(
+        "tcp", "2001:db8::1", 443, "192.0.2.9", 55000, T0 + 123_456_789, T0 + 2_123_457_289,
+        40, 50, 30_000, 42_000, "established", "b_to_a", 2, 1, 1.2349, 0.5, 0.9999, 7,
+    )  # fmt: skip
+    row = dict(zip(CSV_COLUMNS, csv_row(rec), strict=True))
+    flat = flatten(rec.to_dict())
+    assert set(row) == set(flat)
+    for column in ("first_seen", "last_seen", "duration_secs"):
+        assert abs(float(row[column]) - flat[column]) < 1e-6, column
+    assert row["first_seen"] == "1700000000.123457"  # half-up at the microsecond
+    assert row["duration_secs"] == "2.000001"
+    assert (row["rtt_last_ms"], row["rtt_min_ms"], row["rtt_ewma_ms"]) == (
+        "1.235",
+        "0.500",
+        "1.000",
+    )
+    assert row["avg_bps"] == f"{flat['avg_bps']:.3f}"
+    for column in (
+        set(row)
+        - {"first_seen", "last_seen", "duration_secs", "avg_bps"}
+        - {c for c in row if c.startswith("rtt_") and c.endswith("_ms")}
+    ):
+        assert row[column] == flat[column], column
