@@ -289,7 +289,7 @@ def test_wrong_type(tmp_path: Path, text: str, key: str) -> None:
         ("analysis.anomalies.syn_flood", "window_secs", "0"),
         ("analysis.anomalies.syn_flood", "syn_threshold", "0"),
         ("analysis.anomalies.port_scan", "cooldown_secs", "-1"),
-        ("web", "tick_ms", "15"),
+        ("web", "tick_ms", "-1"),
         ("web", "port", "0"),
         ("web", "port", "65536"),
         ("web", "packet_buffer", "0"),
@@ -317,6 +317,16 @@ def test_bad_values(tmp_path: Path, section: str, key: str, value: str) -> None:
 def test_boundary_values_accepted(tmp_path: Path, section: str, key: str, value: str) -> None:
     cfg = from_file(tmp_path, f"[{section}]\n{key} = {value}\n")
     assert resolve_attr(cfg, f"{section}.{key}") == tomllib.loads(f"v = {value}")["v"]
+
+
+@pytest.mark.parametrize("value", [0, 1, 15])
+def test_tick_ms_below_16_is_raised_to_16_with_a_warning(
+    tmp_path: Path, value: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = from_file(tmp_path, f"[web]\ntick_ms = {value}\n")
+    assert cfg.web.tick_ms == 16
+    err = capsys.readouterr().err
+    assert err == f"warning: web.tick_ms = {value} is below the minimum 16; using 16\n"
 
 
 def test_bad_toml_names_file_and_line(tmp_path: Path) -> None:

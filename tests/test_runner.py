@@ -91,7 +91,9 @@ def test_quiet_prints_no_packet_lines(
     assert code == 0, err
     assert packet_lines(out) == []
     assert summary_value(out, "Packets captured") == "4709"
-    assert out.lstrip().startswith("=")  # nothing but the summary on stdout
+    # nothing but the original's start-up lines (then a blank line) and the summary on stdout
+    head, _, rest = out.partition("\n\n")
+    assert head.splitlines()[0].startswith("NetScope v") and rest.startswith("=")
 
 
 def test_quiet_and_no_quiet_is_a_usage_error(

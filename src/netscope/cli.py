@@ -198,10 +198,11 @@ def _add_output(parser: argparse.ArgumentParser, o: _Options) -> None:
     o.switch(g, "quiet", "output.quiet", "no per-packet lines")
     g.add_argument(
         "-v",
+        "--verbose",
         dest="verbosity",
         action="count",
         help="more log output: -v INFO, -vv DEBUG and detailed packet view, "
-        "-vvv TRACE (default: warnings only)",
+        "-vvv TRACE (default: warnings only); --verbose is -v and counts the same way",
     )
     o.value(g, ["--write-pcap"], "output.write_pcap", str, "PATH", "write packets to a pcap")
     o.value(

@@ -20,6 +20,7 @@ import difflib
 import functools
 import math
 import os
+import sys
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -174,7 +175,8 @@ class WebConfig:
     enabled: bool = False
     bind: str = _nonempty("127.0.0.1")
     port: int = 8080
-    tick_ms: int = 1000
+    # below 16 ms (~60 frames/s) is raised to 16 with a warning, as the original did
+    tick_ms: int = field(default=1000, metadata={"soft_ge": 16})
     top_n: int = 10
     packet_buffer: int = 2000
     sample_rate: int = 1  # 0 = no packet feed
@@ -268,6 +270,7 @@ class Config:
                 _drop_displaced_alternatives(merged, values, src)
         for key, value in merged.items():
             _check_limits(_schema(Config)[key], value, src)
+        _raise_soft_minimums(merged, src)
         if config_path is not None:
             merged["config_path"] = Path(config_path)
         cfg = _build(cls, merged, "")
@@ -547,6 +550,22 @@ def _check_limits(spec: FieldSpec, value: Any, src: _Sources) -> None:
         raise src.fail((spec.key,), f"{name} must be {bad} (got {value})", hint)
     if spec.meta.get("nonempty") and value == "":
         raise src.fail((spec.key,), f"{name} must not be empty")
+
+
+def _raise_soft_minimums(merged: dict[str, Any], src: _Sources) -> None:
+    """Raise values below a field's ``soft_ge`` to it, with a ``warning:`` line on stderr.
+
+    For settings where a too-small value has an obvious meaning ("as fast as allowed"), a
+    run that the original NetScope accepted keeps working instead of failing on exit 2.
+    """
+    for key, value in merged.items():
+        floor = _schema(Config)[key].meta.get("soft_ge")
+        if floor is not None and value is not None and value < floor:
+            merged[key] = floor
+            print(
+                f"warning: {src.name(key)} = {value} is below the minimum {floor}; using {floor}",
+                file=sys.stderr,
+            )
 
 
 # Settings that are alternatives to each other. A flag choosing one alternative displaces

@@ -101,7 +101,9 @@ RANGES: dict[str, Range] = {
     ),
     "analysis.anomalies.port_scan.cooldown_secs": R(0, DAY_S, "s", "at most a day"),
     "web.port": R(1, 65_535, "", "a TCP port"),
-    "web.tick_ms": R(16, 60_000, "ms", "one frame per 16 ms at most; at least one a minute"),
+    "web.tick_ms": R(
+        0, 60_000, "ms", "below 16 is raised to 16 with a warning; at least one frame a minute"
+    ),
     "web.top_n": R(0, 1000, "flows", "rows of the dashboard's top-flows table"),
     "web.packet_buffer": R(1, 1_000_000, "packets", "the pre-allocated packet-detail ring"),
     "web.sample_rate": R(0, 1_000_000_000, "packets", "0 = no packet feed"),

@@ -300,7 +300,11 @@ class LiveRun:
         interval_ns = cfg.stats.interval_ms * 1_000_000
         dashboard = None
         if cfg.web.enabled:  # wall-clock ticks every web.tick_ms; stats lines are summed from them
+            from netscope.sinks.startup import insecure_auth_warning
             from netscope.web.server import Dashboard
+
+            if (warning := insecure_auth_warning(cfg)) is not None:
+                print(warning, file=self.err)
 
             try:
                 dashboard = Dashboard.start(
@@ -327,6 +331,11 @@ class LiveRun:
         flag = StopFlag()
         failure: NetScopeError | None = None
         interrupted = False
+        from netscope.sinks.startup import StartupBanner
+
+        # the original's start-up lines on stdout (also with --quiet) ...
+        StartupBanner(self.out, cfg, source.interface).finish([source.linktype])
+        # ... and ours on stderr, which scripts and tests wait for
         print(
             f"capturing on {source.interface} ({source.backend}, link type {source.linktype}, "
             f"snaplen {source.snaplen})…",

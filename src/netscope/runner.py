@@ -88,6 +88,7 @@ class OfflineRun:
         from netscope.sinks.alerts import AnomalyReporter
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
+        from netscope.sinks.startup import StartupBanner
         from netscope.sources import open_capture_file
 
         cfg = self.cfg
@@ -123,8 +124,11 @@ class OfflineRun:
             processor.flows.on_expired = expired_sink
         dashboard = None
         if cfg.web.enabled:
+            from netscope.sinks.startup import insecure_auth_warning
             from netscope.web.server import Dashboard
 
+            if (warning := insecure_auth_warning(cfg)) is not None:
+                print(warning, file=self.err)
             try:
                 dashboard = Dashboard.start(cfg, processor, self.err)
             except BaseException:
@@ -144,12 +148,16 @@ class OfflineRun:
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
+        banner = StartupBanner(self.out, cfg)  # the original's start-up lines, also with --quiet
+        if source.report.link_types:  # pcap: in the file header; pcapng: at the first batch
+            banner.finish(sorted(source.report.link_types))
         announced: set[int] = set()
         interrupted = False
         failure: NetScopeError | None = None
         try:
             batches = source.batches() if pacer is None else pacer.paced(source.batches())
             for batch in batches:
+                banner.finish(_first_seen(source.report.link_types, batch.linktypes[: batch.count]))
                 batch = stage.filter(batch)
                 if limit and counters.packets + batch.count > limit:
                     batch = batch.sliced(limit - counters.packets)
@@ -180,6 +188,7 @@ class OfflineRun:
             failure = exc  # e.g. the expired-flows disk filled: stop, still summarise
         finally:
             source.close()
+        banner.finish(sorted(source.report.link_types))  # an empty capture: still say so
         if dashboard is not None:
             dashboard.finish()
         if source.report.warning:
@@ -286,6 +295,12 @@ class OfflineRun:
                     f"warning: Datalink: Unsupported({linktype}): packets are counted, not decoded",
                     file=self.err,
                 )
+
+
+def _first_seen(declared: set[int], batch_linktypes: Any) -> list[int]:
+    """Link types in the order the capture uses them: the batch's first, then the rest."""
+    order = list(dict.fromkeys(int(lt) for lt in batch_linktypes[:1]))
+    return order + sorted(lt for lt in declared if lt not in order)
 
 
 def _silence_stdout() -> None:

@@ -29,11 +29,11 @@ pytestmark = pytest.mark.usefixtures("warm_kernels")
 PINNED: dict[str, list[str]] = {
     "ndpi-reddit.pcap": [
         # a browser (IPv6) fetching reddit.com's page from 10 CDN/ad hosts on port 443
-        "Port scan: 2a01:cb01:2049:8b07:991d:ec85:28df:f629 probed 1 port on 10 hosts in 3.3s"
+        "Port scan suspected: 1 ports, 10 hosts from 2a01:cb01:2049:8b07:991d:ec85:28df:f629"
     ],
     "pcpp-example2.pcap": [
         # an office PC's browser: HTTP/HTTPS to 10 web servers plus DNS to its resolver
-        "Port scan: 10.0.0.1 probed 3 ports on 10 hosts in 3.2s"
+        "Port scan suspected: 3 ports, 10 hosts from 10.0.0.1"
     ],
 }
 

@@ -31,7 +31,7 @@ def test_dns_query_summary_and_fields() -> None:
     assert dns is not None
     assert dns.summary == "DNS query id=0xbeef AAAA? www.example.org"
     fields = dict(dns.fields)
-    assert fields["question type"] == "28 (AAAA)"
+    assert fields["question 1"] == "AAAA www.example.org (IN)"
     assert fields["recursion desired"] == "set"
 
 

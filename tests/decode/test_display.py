@@ -184,9 +184,7 @@ def test_detail_golden_dns_query() -> None:
           answers:             0
           authority records:   0
           additional records:  0
-          question name:       8.8.8.8.in-addr.arpa
-          question type:       12 (PTR)
-          question class:      0x0001 (IN)
+          question 1:          PTR 8.8.8.8.in-addr.arpa (IN)
         Payload
           offset: 42
           length: 38 bytes

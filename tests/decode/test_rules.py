@@ -165,7 +165,9 @@ def test_loop_is_network_order_only() -> None:
     assert cols(b"\0\0\0", LINKTYPE_LOOP)["err"] == ERR_TRUNC_LINK
 
 
-@pytest.mark.parametrize("linktype", [LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD])
+@pytest.mark.parametrize(
+    "linktype", [LINKTYPE_RAW, LINKTYPE_RAW_OPENBSD, LINKTYPE_IPV4, LINKTYPE_IPV6]
+)
 def test_raw_version_nibble(linktype: int) -> None:
     assert cols(b.ipv4(b.udp()), linktype)["l3"] == L3_IPV4
     assert cols(b.ipv6(b.udp()), linktype)["l3"] == L3_IPV6
@@ -175,11 +177,14 @@ def test_raw_version_nibble(linktype: int) -> None:
     assert (empty["err"], empty["l3_off"]) == (ERR_TRUNC_IP, -1)
 
 
-def test_linktype_ipv4_ipv6_insist_on_their_version() -> None:
-    assert cols(b.ipv6(b.udp()), LINKTYPE_IPV4)["err"] == ERR_BAD_IP_VERSION
-    assert cols(b.ipv4(b.udp(bytes(20))), LINKTYPE_IPV6)["err"] == ERR_BAD_IP_VERSION
+def test_linktype_ipv4_ipv6_follow_the_version_nibble() -> None:
+    # as tcpdump and tshark: the packet's own version wins over the link type's promise
+    c = cols(b.ipv6(b.udp()), LINKTYPE_IPV4)
+    assert (c["err"], c["l3"], c["ethertype"]) == (ERR_OK, L3_IPV6, 0x86DD)
+    c = cols(b.ipv4(b.udp(bytes(20))), LINKTYPE_IPV6)
+    assert (c["err"], c["l3"], c["ethertype"]) == (ERR_OK, L3_IPV4, 0x0800)
     c = cols(b"", LINKTYPE_IPV4)
-    assert (c["err"], c["l3_off"], c["ethertype"]) == (ERR_TRUNC_IP, 0, 0x0800)
+    assert (c["err"], c["l3_off"], c["ethertype"]) == (ERR_TRUNC_IP, -1, 0)
 
 
 # --- IPv4 -------------------------------------------------------------------------------

@@ -269,7 +269,7 @@ def test_expired_records_keep_the_row_data() -> None:
     tcp = after[f"tcp {LOW_IP}:40000 <-> {HIGH_IP}:80"]
     assert (tcp.tcp_state, tcp.client, tcp.retransmissions, tcp.packets_total) == (
         "established",
-        "a",
+        "a_to_b",
         1,
         6,
     )

@@ -67,7 +67,7 @@ def test_first_packet_mid_stream_ack_is_established() -> None:
 
 @pytest.mark.parametrize(
     ("server_ip", "client"),
-    [(HIGH_IP, "a"), (LOW_IP, "b")],
+    [(HIGH_IP, "a_to_b"), (LOW_IP, "b_to_a")],
     ids=["server-is-b", "server-is-a"],
 )
 def test_syn_ack_without_syn_names_the_receiver_client(server_ip: str, client: str) -> None:
@@ -119,7 +119,7 @@ def test_server_fin_first_then_client_fin_closes() -> None:
 @pytest.mark.parametrize("ended", ["closed", "reset"])
 def test_new_syn_after_the_end_restarts_the_connection(ended: str) -> None:
     end = CLOSED if ended == "closed" else [*HANDSHAKE, S.seg("R", 501, 0)]
-    # the same 4-tuple reused; this time the *server* side opens (client flips to "b"), with
+    # the same 4-tuple reused; this time the *server* side opens (client flips to "b_to_a"), with
     # sequence numbers below the old connection's: no false retransmission / out-of-order
     reopen = [
         S.seg("S", 10),
@@ -138,7 +138,7 @@ def test_new_syn_after_the_end_restarts_the_connection(ended: str) -> None:
         "established",
     ]
     rec = only_flow(track_frames([*end, *reopen]))
-    assert rec.client == "b"
+    assert rec.client == "b_to_a"
     assert (rec.retransmissions, rec.out_of_order) == (0, 0)
     # counters span both connections: one flow per 5-tuple
     assert rec.packets_total == len(end) + len(reopen)
@@ -154,10 +154,10 @@ def test_syn_during_a_live_connection_does_not_restart() -> None:
 @pytest.mark.parametrize(
     ("client_ip", "server_ip", "expected"),
     [
-        (LOW_IP, HIGH_IP, "a"),
-        (HIGH_IP, LOW_IP, "b"),
-        (LOW_IP6, HIGH_IP6, "a"),
-        (HIGH_IP6, LOW_IP6, "b"),
+        (LOW_IP, HIGH_IP, "a_to_b"),
+        (HIGH_IP, LOW_IP, "b_to_a"),
+        (LOW_IP6, HIGH_IP6, "a_to_b"),
+        (HIGH_IP6, LOW_IP6, "b_to_a"),
     ],
     ids=["v4-client-low", "v4-client-high", "v6-client-low", "v6-client-high"],
 )
@@ -171,7 +171,7 @@ def test_client_is_the_side_of_the_first_syn(client_ip: str, server_ip: str, exp
     sent_by_client = (2, 2 * 54 + 7) if client_ip.count(".") else (2, 2 * 74 + 7)
     got = (
         (rec.packets_a_to_b, rec.bytes_a_to_b)
-        if expected == "a"
+        if expected == "a_to_b"
         else (rec.packets_b_to_a, rec.bytes_b_to_a)
     )
     assert got == sent_by_client
@@ -180,7 +180,7 @@ def test_client_is_the_side_of_the_first_syn(client_ip: str, server_ip: str, exp
 def test_same_port_both_sides_orders_by_address() -> None:
     c, s = tcp_pair(HIGH_IP, LOW_IP, cport=5000, sport=5000)
     rec = only_flow(track_frames([c.seg("S", 1)]))
-    assert (rec.a_ip, rec.b_ip, rec.client) == (LOW_IP, HIGH_IP, "b")
+    assert (rec.a_ip, rec.b_ip, rec.client) == (LOW_IP, HIGH_IP, "b_to_a")
 
 
 # ---------------------------------------------------------------------------- RTT
@@ -424,7 +424,7 @@ def test_analysis_switches_are_independent(
     else:
         assert rec.rtt_samples == 0  # deep mode: a count, but no sample
         assert (rec.rtt_last_ms, rec.rtt_min_ms, rec.rtt_ewma_ms) == (None, None, None)
-    assert (rec.tcp_state, rec.client) == ("established", "a")
+    assert (rec.tcp_state, rec.client) == ("established", "a_to_b")
 
 
 def test_scale_mode_tracks_state_and_counts_only() -> None:
@@ -435,9 +435,9 @@ def test_scale_mode_tracks_state_and_counts_only() -> None:
     scale_table = track_frames(frames, scale)
     assert not scale_table.deep and scale_table.f64.shape[0] == 1  # no RTT storage at all
     deep, small = only_flow(deep_table), only_flow(scale_table)
-    assert rtt_of(small) == (None, None, None, None)
+    assert rtt_of(small) == (None, None, None, 0)  # scale mode: no RTT, a count of 0
     assert (small.retransmissions, small.out_of_order) == (0, 0)
-    assert (small.tcp_state, small.client) == ("closed", "a") == (deep.tcp_state, deep.client)
+    assert (small.tcp_state, small.client) == ("closed", "a_to_b") == (deep.tcp_state, deep.client)
     for name in ("packets_a_to_b", "packets_b_to_a", "bytes_a_to_b", "bytes_b_to_a"):
         assert getattr(small, name) == getattr(deep, name)
     assert (small.first_seen_ns, small.last_seen_ns) == (deep.first_seen_ns, deep.last_seen_ns)
@@ -475,7 +475,7 @@ def test_udp_flows_carry_no_tcp_fields() -> None:
     rec = only_flow(track_frames(frames))
     assert (rec.protocol, rec.tcp_state, rec.client) == ("udp", None, None)
     assert (rec.retransmissions, rec.out_of_order) == (0, 0)
-    assert rtt_of(rec)[:3] == (None, None, None) and not rec.rtt_samples
+    assert rtt_of(rec) == (None, None, None, 0)  # rtt_samples is a count: 0, not null
 
 
 # ---------------------------------------------------------------------------- pre-1970 times

@@ -210,7 +210,7 @@ def test_loop_is_network_byte_order() -> None:
     assert cols.l3_off.tolist() == [4, -1]
 
 
-@pytest.mark.parametrize("linktype", [12, 101])
+@pytest.mark.parametrize("linktype", [12, 101, 228, 229])
 def test_raw_ip_by_version_nibble(linktype: int) -> None:
     v4 = pk.ipv4(V4A, V4B, TCP, tcp4())
     v6 = pk.ipv6(V6A, V6B, TCP, tcp6())
@@ -221,14 +221,16 @@ def test_raw_ip_by_version_nibble(linktype: int) -> None:
     assert cols.ethertype.tolist()[:2] == [0x0800, 0x86DD]
 
 
-def test_raw_ipv4_and_ipv6_link_types() -> None:
-    """228 and 229 promise one IP version; the other version is an error, not a guess."""
+def test_raw_ipv4_and_ipv6_link_types_follow_the_packet() -> None:
+    """228 and 229 dispatch on the version nibble like tcpdump/tshark: an IPv6 packet in a
+    LINKTYPE_IPV4 file is IPv6 (not an error), and a short IPv4 packet under 229 is IPv4."""
     v4 = pk.ipv4(V4A, V4B, UDP, pk.udp(V4A, V4B, 7, 9, b"long enough for a v6 header"))
     v6 = pk.ipv6(V6A, V6B, UDP, pk.udp(V6A, V6B, 7, 9))
     short_v4 = pk.ipv4(V4A, V4B, UDP, pk.udp(V4A, V4B, 7, 9))  # 28 bytes < an IPv6 header
     cols = decode_all([v4, v6, v6, v4, short_v4], [228, 229, 228, 229, 229])
-    assert cols.err.tolist() == [0, 0, ERR_BAD_IP_VERSION, ERR_BAD_IP_VERSION, ERR_TRUNC_IP]
-    assert cols.l3.tolist() == [L3_IPV4, L3_IPV6, 0, 0, 0]
+    assert cols.err.tolist() == [0, 0, 0, 0, 0]
+    assert cols.l3.tolist() == [L3_IPV4, L3_IPV6, L3_IPV6, L3_IPV4, L3_IPV4]
+    assert cols.ethertype.tolist() == [0x0800, 0x86DD, 0x86DD, 0x0800, 0x0800]
 
 
 @pytest.mark.parametrize("linktype", [127, 239, 147, 65535, 2**31 - 1])

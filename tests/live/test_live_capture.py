@@ -303,6 +303,13 @@ def test_count_stops_the_capture(backend: str, receivers: dict[str, socket.socke
     assert "Capture complete." in out
     assert summary_value(out, "Packets captured") == "10"
     assert len([ln for ln in out.splitlines() if ln.startswith("#")]) == 10
+    # the original NetScope's start-up lines, on stdout before the packets
+    assert out.splitlines()[1:5] == [
+        "Capturing on interface: lo",
+        f"Filter: udp and port {port}",
+        "Datalink: Ethernet",
+        "",
+    ]
 
 
 @pytest.mark.timing  # waits on wall time (sleeps for the ring's block timeout)

@@ -158,6 +158,7 @@ def test_cli_equal(cli: Any, corpus: Any, tmp_path: Path, name: str) -> None:
         stripped = re.sub(r" drops=\d+ \(total=\d+\)", "", out_b)
         stripped = stripped.replace(" (pipeline mode)", "")
         stripped = re.sub(r"  Dispatch drops: +0\n", "", stripped)
+        stripped = stripped.replace(f"Pipeline: {workers} worker shards\n", "")  # start-up line
         assert stripped.replace(str(tmp_path / f"w{workers}.json"), "X") == out_a.replace(
             str(tmp_path / "inline.json"), "X"
         )

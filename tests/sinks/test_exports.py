@@ -195,7 +195,7 @@ def test_expired_flows_jsonl_reasons(tmp_path):
     )
     assert res.code == 0, res.stderr
     evicted = [json.loads(line) for line in out2.read_text().splitlines()]
-    assert [x["reason"] for x in evicted] == ["evicted"] * 4
+    assert [x["reason"] for x in evicted] == ["eviction"] * 4  # the original's word
     assert "Expired flows:" in res.stdout and "(4 flows)" in res.stdout
 
 

@@ -117,17 +117,17 @@ def test_auth_on_every_route_and_metrics_match_summary(
     samples = {
         s.name: s.value for fam in text_string_to_metric_families(metrics_text) for s in fam.samples
     }
-    assert samples["netscope_captured_packets_total"] == summary_value(out, "Packets captured")
+    assert samples["netscope_capture_packets_total"] == summary_value(out, "Packets captured")
     assert samples["netscope_parse_errors_total"] == summary_value(out, "Parse errors")
     flows = re.search(r"Flows:\s+(\d+) active \((\d+) seen, (\d+) expired", out)
     assert flows, out
     assert samples["netscope_active_flows"] == int(flows.group(1))
     assert samples["netscope_flows_created_total"] == int(flows.group(2))
     assert samples["netscope_expired_flows_total"] == int(flows.group(3))
-    assert samples["netscope_captured_bytes_total"] > 0
+    assert samples["netscope_capture_bytes_total"] > 0
     assert samples["netscope_uptime_seconds"] > 0
     assert "netscope_build_info" in samples
-    for name in ("netscope_kernel_drops_total", "netscope_interface_drops_total",
+    for name in ("netscope_kernel_drops_total", "netscope_kernel_if_drops_total",
                  "netscope_dispatch_drops_total", "netscope_alerts_total"):  # fmt: skip
         assert samples[name] == 0
 

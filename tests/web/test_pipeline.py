@@ -113,7 +113,7 @@ def test_pipeline_frames_over_websocket(
         for fam in text_string_to_metric_families(extra["metrics"])
         for s in fam.samples
     }
-    assert samples["netscope_captured_packets_total"] == summary_value(out, "Packets captured")
+    assert samples["netscope_capture_packets_total"] == summary_value(out, "Packets captured")
     assert samples["netscope_dispatch_drops_total"] == 0
     assert samples["netscope_active_flows"] == final["tick"]["active_flows"] > 0
 

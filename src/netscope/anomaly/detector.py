@@ -106,22 +106,19 @@ def format_endpoint(address: str, port: int) -> str:
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def describe_syn_flood(address: str, port: int, syns: int, sources: int, span_ns: int) -> str:
+    """The original NetScope's text (pipelines grep it); an IPv6 target is bracketed so the
+    port stays unambiguous. ``span_ns`` is kept in the Alert, not in the text."""
+    del span_ns
     return (
-        f"SYN flood: {format_endpoint(address, port)} received {_plural(syns, 'SYN')} "
-        f"from {_plural(sources, 'source')} in {span_ns / 1e9:.1f}s"
+        f"SYN flood suspected: {syns} syns, {sources} sources to {format_endpoint(address, port)}"
     )
 
 
 def describe_port_scan(address: str, ports: int, hosts: int, span_ns: int) -> str:
-    return (
-        f"Port scan: {address} probed {_plural(ports, 'port')} on {_plural(hosts, 'host')} "
-        f"in {span_ns / 1e9:.1f}s"
-    )
+    """The original NetScope's text: distinct ports, distinct hosts, the scanner."""
+    del span_ns
+    return f"Port scan suspected: {ports} ports, {hosts} hosts from {address}"
 
 
 def _index(rows: int) -> np.ndarray:

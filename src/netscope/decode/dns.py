@@ -1,13 +1,20 @@
-"""DNS over UDP port 53 (either side): header, first question, answer count.
+"""DNS over UDP port 53 (either side): header, up to 2 questions and 3 answers.
 
 Display only — DNS sets no column and never an error code: a payload shorter than
-the 12-byte header is simply not shown as DNS. The question name is read with
-compression pointers followed, bounded by ``MAX_NAME_STEPS`` labels/pointers in
-total, so a pointer loop ends as ``<malformed>`` instead of spinning.
+the 12-byte header is simply not shown as DNS. Names are read with compression
+pointers followed, bounded by ``MAX_NAME_STEPS`` labels/pointers in total, so a
+pointer loop ends as ``<malformed>`` instead of spinning.
+
+The detail view (and the dashboard inspector, which shows the same fields) lists
+``question N`` and ``answer N`` lines in the original NetScope's form —
+``A example.com (IN)`` and ``A example.com -> 192.0.2.1 (ttl=300)`` — with RDATA
+decoded for A, AAAA, CNAME, NS, PTR, MX and TXT and shown as hex otherwise. The
+one-line summary is unchanged (scripts parse it).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 from netscope.decode.base import DecodedPacket, Layer
@@ -138,25 +145,106 @@ def type_text(qtype: int) -> str:
     return QTYPES.get(qtype, f"TYPE{qtype}")
 
 
+SHOWN_QUESTIONS = 2  # as the original's detail view: the first 2 questions ...
+SHOWN_ANSWERS = 3  # ... and the first 3 answers
+MAX_SECTION_ENTRIES = 1024  # questions walked to reach the answers, at most
+RDATA_HEX_BYTES = 24  # unknown record types: this much RDATA as hex, then "..."
+_NAME_RDATA = {2, 5, 12}  # NS, CNAME, PTR
+
+
+def class_text(qclass: int) -> str:
+    return QCLASSES.get(qclass, f"CLASS{qclass}")
+
+
+def _txt_text(rdata: bytes) -> str:
+    """TXT RDATA as quoted character-strings separated by spaces."""
+    if not rdata:
+        return '""'
+    chunks = []
+    i = 0
+    while i < len(rdata):
+        size = rdata[i]
+        if i + 1 + size > len(rdata):
+            return "<malformed>"
+        chunks.append('"' + _label_text(rdata[i + 1 : i + 1 + size]) + '"')
+        i += 1 + size
+    return " ".join(chunks)
+
+
+def rdata_text(
+    data: memoryview, msg_start: int, rtype: int, rdata_start: int, rdata_end: int
+) -> str:
+    """Best-effort RDATA for the common record types; hex (``0x…``) for the others."""
+    rdata = bytes(data[rdata_start:rdata_end])
+    if rtype == 1 and len(rdata) == 4:
+        return str(ipaddress.IPv4Address(rdata))
+    if rtype == 28 and len(rdata) == 16:
+        return str(ipaddress.IPv6Address(rdata))
+    if rtype in _NAME_RDATA:
+        name, _ = read_name(data, msg_start, rdata_start, rdata_end)
+        return name if name is not None else "<malformed>"
+    if rtype == 15:
+        if len(rdata) < 3:
+            return "<malformed>"
+        exchange, _ = read_name(data, msg_start, rdata_start + 2, rdata_end)
+        if exchange is None:
+            return "<malformed>"
+        return f"preference={int.from_bytes(rdata[:2], 'big')} exchange={exchange}"
+    if rtype == 16:
+        return _txt_text(rdata)
+    more = "..." if len(rdata) > RDATA_HEX_BYTES else ""
+    return "0x" + rdata[:RDATA_HEX_BYTES].hex() + more
+
+
+def _sections(
+    data: memoryview, start: int, end: int, qdcount: int, ancount: int
+) -> list[tuple[str, str]]:
+    """``question N`` / ``answer N`` detail lines; a malformed entry ends the walk."""
+    lines: list[tuple[str, str]] = []
+    pos = start + DNS.size
+    for i in range(min(qdcount, MAX_SECTION_ENTRIES)):
+        name, pos = read_name(data, start, pos, end)
+        if name is None or pos + 4 > end:
+            lines.append(("note", f"question {i + 1} malformed"))
+            return lines
+        qtype, qclass = struct.unpack_from("!HH", data, pos)
+        pos += 4
+        if i < SHOWN_QUESTIONS:
+            lines.append((f"question {i + 1}", f"{type_text(qtype)} {name} ({class_text(qclass)})"))
+    if qdcount > MAX_SECTION_ENTRIES:
+        return lines
+    for i in range(min(ancount, SHOWN_ANSWERS)):
+        name, pos = read_name(data, start, pos, end)
+        if name is None or pos + 10 > end:
+            lines.append(("note", f"answer {i + 1} malformed"))
+            return lines
+        rtype, _rclass, ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
+        rdata_start = pos + 10
+        pos = rdata_start + rdlen
+        if pos > end:
+            lines.append(("note", f"answer {i + 1} malformed"))
+            return lines
+        rdata = rdata_text(data, start, rtype, rdata_start, pos)
+        lines.append((f"answer {i + 1}", f"{type_text(rtype)} {name} -> {rdata} (ttl={ttl})"))
+    return lines
+
+
 def decode(pkt: DecodedPacket, data: memoryview, start: int, end: int) -> bool:
     """Decode ``data[start:end]`` as a DNS message; False if it cannot be one."""
     if end - start < DNS.size:
         return False
     v = DNS.unpack(data, start)
-    extra: list[tuple[str, str]] = []
     question = ""
     if v["qdcount"]:
         name, pos = read_name(data, start, start + DNS.size, end)
         v["qname"] = name
-        extra.append(("question name", name if name is not None else "<malformed>"))
         if name is not None and pos + 4 <= end:
             qtype, qclass = struct.unpack_from("!HH", data, pos)
             v["qtype"], v["qclass"] = qtype, qclass
-            extra.append(("question type", f"{qtype} ({type_text(qtype)})"))
-            extra.append(("question class", enum(QCLASSES, hex_width(4))(qclass)))
             question = f" {type_text(qtype)}? {name}"
         else:
             question = f" ?? {name if name is not None else '<malformed>'}"
+    extra = _sections(data, start, end, v["qdcount"], v["ancount"])
 
     words = [f"DNS {'response' if v['qr'] else 'query'} id=0x{v['id']:04x}"]
     if v["opcode"]:

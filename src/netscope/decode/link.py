@@ -290,7 +290,9 @@ def decode_loop(pkt: DecodedPacket, data: memoryview) -> None:
 
 
 def decode_raw(pkt: DecodedPacket, data: memoryview) -> None:
-    """Raw IP (101, and 12 as numbered on OpenBSD): the version nibble picks IPv4/IPv6.
+    """Raw IP (101; 12 as numbered on OpenBSD; 228 IPV4; 229 IPV6): the version nibble
+    picks IPv4/IPv6, as tcpdump and tshark do — an IPv6 packet in a LINKTYPE_IPV4 file
+    is decoded as IPv6, not reported as an error.
 
     There is no link header. An empty packet is ERR_TRUNC_IP (the IP header is what
     is missing) and a nibble other than 4/6 is ERR_BAD_IP_VERSION; in both cases
@@ -318,18 +320,6 @@ def decode_raw(pkt: DecodedPacket, data: memoryview) -> None:
         return
     pkt.set_columns(l3_off=0, ethertype=ethertype)
     decode_ethertype(pkt, data, 0, ethertype)
-
-
-def decode_raw_ipv4(pkt: DecodedPacket, data: memoryview) -> None:
-    """LINKTYPE_IPV4 (228): IPv4 only; another version nibble is ERR_BAD_IP_VERSION."""
-    pkt.set_columns(l3_off=0, ethertype=ETH_IPV4)
-    decode_ethertype(pkt, data, 0, ETH_IPV4)
-
-
-def decode_raw_ipv6(pkt: DecodedPacket, data: memoryview) -> None:
-    """LINKTYPE_IPV6 (229): IPv6 only; another version nibble is ERR_BAD_IP_VERSION."""
-    pkt.set_columns(l3_off=0, ethertype=ETH_IPV6)
-    decode_ethertype(pkt, data, 0, ETH_IPV6)
 
 
 def link_name(linktype: int) -> str:

@@ -14,6 +14,9 @@ import numpy as np
 from netscope.flows import layout as L
 
 PROTO_NAMES = {6: "tcp", 17: "udp"}
+# The original NetScope's words for the side that opened a TCP flow (its FlowDirection):
+# exports, the JSONL sink and the library API all say "a_to_b" / "b_to_a".
+CLIENT_NAMES = {L.CLIENT_A: "a_to_b", L.CLIENT_B: "b_to_a"}
 
 FLOW_FIELDS = (
     "protocol",
@@ -74,7 +77,7 @@ class FlowRecord:
     rtt_last_ms: float | None
     rtt_min_ms: float | None
     rtt_ewma_ms: float | None
-    rtt_samples: int | None
+    rtt_samples: int
     delta_bytes: int = 0
     delta_packets: int = 0
 
@@ -102,7 +105,7 @@ class FlowRecord:
         return f"{self.protocol} {a}:{self.a_port} <-> {b}:{self.b_port}"
 
     def to_dict(self) -> dict[str, Any]:
-        """The export object of SPEC §6 (null where unknown)."""
+        """The export object of SPEC §6 (null where unknown; rtt_samples is a count, 0 if none)."""
         return {
             "protocol": self.protocol,
             "endpoint_a": {"ip": self.a_ip, "port": self.a_port},
@@ -137,7 +140,8 @@ def records_from_rows(
 ) -> list[FlowRecord]:
     """Build records for ``rows`` (all rows if None) of the given matrices.
 
-    ``f64`` None means scale mode: RTT fields are null and counters 0 (SPEC §6).
+    ``f64`` None means scale mode: RTT fields are null and counters (rtt_samples too) 0
+    (SPEC §6).
     """
     if rows is None:
         rows = np.arange(keys.shape[0])
@@ -157,7 +161,7 @@ def records_from_rows(
         else:
             rtt = (None, None, None)
         deep = len(iv) > L.I_RTT_SAMPLES
-        client = {L.CLIENT_A: "a", L.CLIENT_B: "b"}.get(bv[L.B_CLIENT]) if is_tcp else None
+        client = CLIENT_NAMES.get(bv[L.B_CLIENT]) if is_tcp else None
         out.append(
             FlowRecord(
                 protocol=PROTO_NAMES.get(proto, str(proto)),
@@ -178,9 +182,8 @@ def records_from_rows(
                 rtt_last_ms=rtt[0],
                 rtt_min_ms=rtt[1],
                 rtt_ewma_ms=rtt[2],
-                rtt_samples=iv[L.I_RTT_SAMPLES]
-                if (f64_l is not None and deep and is_tcp)
-                else None,
+                # a count, 0 where nothing was sampled (UDP, scale mode) as in the original
+                rtt_samples=iv[L.I_RTT_SAMPLES] if (f64_l is not None and deep and is_tcp) else 0,
                 delta_bytes=iv[L.I_DELTA_BYTES],
                 delta_packets=iv[L.I_DELTA_PKTS],
             )

@@ -139,7 +139,15 @@ def link_layer(buf, base, end, lt):  # type: ignore[no-untyped-def]
             elif etype == ETH_IPV6:
                 version = 6
                 ip = base + 4
-    elif lt == LINKTYPE_RAW or lt == LINKTYPE_RAW_OPENBSD:
+    elif (
+        lt == LINKTYPE_RAW
+        or lt == LINKTYPE_RAW_OPENBSD
+        or lt == LINKTYPE_IPV4
+        or lt == LINKTYPE_IPV6
+    ):
+        # Every raw-IP link type dispatches on the version nibble, as tcpdump and tshark do:
+        # writers label IPv6 packets LINKTYPE_IPV4 (and the reverse) often enough that
+        # trusting the header's own version is the useful reading.
         if end - base < 1:
             e = ERR_TRUNC_IP
         else:
@@ -154,14 +162,6 @@ def link_layer(buf, base, end, lt):  # type: ignore[no-untyped-def]
                 ip = base
             else:
                 e = ERR_BAD_IP_VERSION
-    elif lt == LINKTYPE_IPV4:
-        version = 4
-        etype = ETH_IPV4
-        ip = base
-    elif lt == LINKTYPE_IPV6:
-        version = 6
-        etype = ETH_IPV6
-        ip = base
     else:
         e = ERR_UNSUPPORTED_LINK
     return e, ip, version, etype, vid, ntags

@@ -11,7 +11,7 @@ import os
 from typing import IO, Any
 
 from netscope.errors import OutputError
-from netscope.flows.layout import REASON_NAMES
+from netscope.flows.layout import REASON_EVICTED, REASON_TIMEOUT
 from netscope.flows.records import records_from_rows
 from netscope.flows.table import ExpiredBatch
 from netscope.sinks.targets import open_in_place_text
@@ -47,6 +47,11 @@ class JsonlWriter:
             raise OutputError(f"{self.path}: write failed: {exc.strerror}") from None
 
 
+# The ``reason`` words the original NetScope wrote (its ExpiredFlowReason): a pipeline
+# filtering on ``reason == "eviction"`` keeps working.
+EXPORT_REASONS = {REASON_TIMEOUT: "timeout", REASON_EVICTED: "eviction"}
+
+
 class ExpiredFlowsSink:
     """FlowTable.on_expired handler: each removed flow becomes a line with its reason."""
 
@@ -58,7 +63,7 @@ class ExpiredFlowsSink:
         objects = []
         for rec, reason in zip(records, batch.reason.tolist(), strict=True):
             obj = rec.to_dict()
-            obj["reason"] = REASON_NAMES.get(reason, str(reason))
+            obj["reason"] = EXPORT_REASONS.get(reason, str(reason))
             objects.append(obj)
         self.writer.write_many(objects)
 

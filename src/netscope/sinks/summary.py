@@ -21,6 +21,13 @@ def format_block(title: str, rows: Sequence[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def success_rate(packets: int, parse_errors: int) -> str:
+    """As the original computed it: packets without a parse error, in percent, one decimal;
+    ``0.0%`` when nothing was captured."""
+    rate = (packets - parse_errors) / packets * 100.0 if packets > 0 else 0.0
+    return f"{rate:.1f}%"
+
+
 def capture_summary(
     counters: Counters,
     report: SourceReport | None,
@@ -35,6 +42,7 @@ def capture_summary(
     rows: list[tuple[str, str]] = [
         ("Packets captured", str(counters.packets)),
         ("Parse errors", str(counters.parse_errors)),
+        ("Success rate", success_rate(counters.packets, counters.parse_errors)),
     ]
     if counters.unsupported_linktypes:
         kinds = ", ".join(

@@ -5,6 +5,14 @@ prometheus_client Counter objects in step with the capture: the capture side alr
 everything (the same numbers the summary prints), so the metrics can never disagree with
 it, and nothing on the capture thread touches prometheus_client. The registry is private
 (not the global default), so two servers in one process — tests — do not collide.
+
+Every metric the original NetScope exported exists under its name and meaning
+(``netscope_build_info``, ``netscope_uptime_seconds``, ``netscope_capture_bytes_total``,
+``netscope_capture_packets_total``, ``netscope_active_flows``,
+``netscope_dispatch_drops_total``, ``netscope_kernel_drops_total``,
+``netscope_kernel_if_drops_total``), so dashboards and alert rules built on it keep
+working. The others are ours and say something the original did not; no quantity is
+exported under two names.
 """
 
 from __future__ import annotations
@@ -20,18 +28,35 @@ from netscope.web.hub import Hub
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+# The original NetScope's metric names, as they appear on the wire (ORIGINAL_NAMES is what
+# tests and docs/migrating.md check against).
+ORIGINAL_NAMES = (
+    "netscope_build_info",
+    "netscope_uptime_seconds",
+    "netscope_capture_bytes_total",
+    "netscope_capture_packets_total",
+    "netscope_active_flows",
+    "netscope_dispatch_drops_total",
+    "netscope_kernel_drops_total",
+    "netscope_kernel_if_drops_total",
+)
+
 # (totals key, metric name without _total, help)
 COUNTERS = (
-    ("packets", "netscope_captured_packets", "Packets captured and analysed."),
-    ("bytes", "netscope_captured_bytes", "Bytes captured (wire length)."),
+    ("packets", "netscope_capture_packets", "Total captured packets."),
+    ("bytes", "netscope_capture_bytes", "Total captured bytes (wire length)."),
     ("parse_errors", "netscope_parse_errors", "Packets that did not decode cleanly."),
     ("flows_created", "netscope_flows_created", "Flows created."),
     ("flows_expired", "netscope_expired_flows", "Flows expired by the inactivity timeout."),
     ("flows_evicted", "netscope_evicted_flows", "Flows evicted by the max_flows cap."),
     ("alerts", "netscope_alerts", "Anomaly alerts raised."),
-    ("dispatch_drops", "netscope_dispatch_drops", "Batches slices dropped by full shard queues."),
-    ("kernel_drops", "netscope_kernel_drops", "Packets the kernel dropped (ring full)."),
-    ("interface_drops", "netscope_interface_drops", "Packets the interface dropped."),
+    (
+        "dispatch_drops",
+        "netscope_dispatch_drops",
+        "Total capture-to-worker dispatch drops (packets; pipeline mode).",
+    ),
+    ("kernel_drops", "netscope_kernel_drops", "Total kernel/libpcap dropped packets."),
+    ("interface_drops", "netscope_kernel_if_drops", "Total interface-level dropped packets."),
     (
         "web_dropped_messages",
         "netscope_web_dropped_ticks",
@@ -49,14 +74,20 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[InfoMetricFamily | CounterMetricFamily | GaugeMetricFamily]:
         hub = self.hub
         totals = hub.totals
-        yield InfoMetricFamily("netscope_build", "NetScope build.", value={"version": hub.version})
+        yield InfoMetricFamily(
+            "netscope_build",
+            "Build information for the running NetScope.",
+            value={"version": hub.version},
+        )
         yield GaugeMetricFamily(
             "netscope_uptime_seconds",
             "Seconds since the server started.",
             time.time() - hub.started,
         )
         yield GaugeMetricFamily(
-            "netscope_active_flows", "Flows in the flow table.", totals.get("active_flows", 0)
+            "netscope_active_flows",
+            "Active flow count from the latest tick.",
+            totals.get("active_flows", 0),
         )
         for key, name, doc in COUNTERS:
             yield CounterMetricFamily(name, doc, value=totals.get(key, 0))
