@@ -29,7 +29,9 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
+        # assign, not setStream(): that flushes the previous stream, which a finished test's
+        # capture (or a closed pipe) may already have closed
+        self.stream = sys.stderr
         super().emit(record)
 
 

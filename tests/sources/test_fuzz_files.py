@@ -72,7 +72,7 @@ def _generated_seeds(directory: Path) -> list[Path]:
 
 
 def _seed_files(directory: Path) -> list[Path]:
-    from conftest import corpus_files
+    from corpus_support import corpus_files
 
     corpus = [p for p in corpus_files() if p.stat().st_size <= MAX_SEED_BYTES]
     return corpus + _generated_seeds(directory)
