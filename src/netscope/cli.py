@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from netscope import logutil
+from netscope import logutil, signals
 from netscope._version import __version__
 from netscope.config import Config, check_available, defaults_flat, load_config
 from netscope.errors import NetScopeError, UsageError
@@ -358,9 +358,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``netscope`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Errors print one ``error: ...`` line on stderr: exit 2 for usage/config errors, 1 for
-    runtime failures. Ctrl-C is the runner's business (it must still write the summary and
-    exports), so KeyboardInterrupt is deliberately not caught here.
+    runtime failures. SIGINT/SIGTERM go to :mod:`netscope.signals`, installed before the
+    heavy imports: during start-up they end the run here with 130/143; once the capture
+    runs they only ask it to stop (the runner still prints the summary and writes the
+    exports, exit 0).
     """
+    with signals.handling():
+        try:
+            return _main(argv)
+        except signals.Interrupted as exc:
+            return exc.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # --help / --version: argparse already printed

@@ -1,8 +1,9 @@
 """Run one ``netscope`` invocation from a validated Config (the CLI's back end).
 
 Owns the run's life cycle: open the source, warm the kernels, loop over batches,
-and — however the loop ends (EOF, ``-c``, Ctrl-C, a read error) — print the
-summary for everything processed so far, then write the exports.
+and — however the loop ends (EOF, ``-c``, Ctrl-C/SIGTERM, a read error) — print the
+summary for everything processed so far, then write the exports. Signals are
+:mod:`netscope.signals`' business; the loop polls its stop flag between batches.
 """
 
 from __future__ import annotations
@@ -57,11 +58,10 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
         from netscope.sources.live import print_interfaces
 
         return print_interfaces(out)
-    from netscope.live_run import LiveRun, install_sigterm_as_interrupt
+    from netscope.live_run import LiveRun
 
     if cfg.capture.read_pcap is None:
         return LiveRun(cfg, out, err).execute()
-    install_sigterm_as_interrupt()
     return OfflineRun(cfg, out, err).execute()
 
 
@@ -74,7 +74,7 @@ class OfflineRun:
         self.err = err
 
     def execute(self) -> int:
-        from netscope import engine
+        from netscope import engine, signals
         from netscope.flows.stats import StatsPrinter
         from netscope.live_run import CaptureStage
         from netscope.pipeline.inline import InlineProcessor
@@ -137,6 +137,9 @@ class OfflineRun:
         announced: set[int] = set()
         interrupted = False
         failure: NetScopeError | None = None
+        # From here a signal asks the loop to stop between batches (netscope.signals), so
+        # every batch written to the pcap is also counted, and the summary and exports follow.
+        signals.begin_run()
         try:
             for batch in source.batches():
                 batch = stage.filter(batch)
@@ -152,10 +155,14 @@ class OfflineRun:
                     anomalies.pump()
                 if limit and counters.packets >= limit:
                     break
-            processor.finish()
-            if anomalies is not None and dashboard is not None:
-                anomalies.pump()  # pipeline: shards' last alerts, before the final frame
-        except KeyboardInterrupt:
+                if signals.stop_requested():
+                    interrupted = True
+                    break
+            if not interrupted:
+                processor.finish()
+                if anomalies is not None and dashboard is not None:
+                    anomalies.pump()  # pipeline: shards' last alerts, before the final frame
+        except KeyboardInterrupt:  # library callers without netscope.signals installed
             interrupted = True
         except BrokenPipeError:
             # Output piped into e.g. `head`, which has exited: stop quietly.
