@@ -114,7 +114,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         prog=PROG,
         usage="%(prog)s [OPTIONS]",
         description="Packet capture and network analysis at native speed.",
-        epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or config error.",
+        epilog="Exit codes: 0 success (Ctrl-C included), 1 runtime failure, 2 usage or config "
+        "error, 130/143 Ctrl-C/SIGTERM during start-up.",
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # --stat must not silently mean --stats: flags are a contract
         add_help=False,
