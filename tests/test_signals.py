@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+from netscope import signals
 from netscope.gen.pcapfile import iter_pcap
 from netscope.gen.traffic import generate
 from netscope.signals import SECOND_SIGNAL_NOTE
@@ -188,6 +189,77 @@ def fifo(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "never-written.pcap"
     os.mkfifo(path)
     yield path
+
+
+# ------------------------------------------------------------------ in-process: the handler
+
+
+@pytest.fixture
+def handlers() -> Iterator[Callable[[int], None]]:
+    """netscope.signals installed in this process; yields "deliver this signal" (calls the
+    installed handler as Python would, without a real signal that could reach pytest)."""
+    before = signal.getsignal(signal.SIGINT)
+    signals.reset()
+    assert signals.install()
+
+    def deliver(sig: int) -> None:
+        handler = signal.getsignal(sig)
+        assert callable(handler)
+        handler(sig, None)
+
+    yield deliver
+    signals.reset()
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_start_up_signal_raises_interrupted(handlers: Callable[[int], None]) -> None:
+    with pytest.raises(signals.Interrupted) as exc:
+        handlers(signal.SIGTERM)
+    assert exc.value.exit_code == 143
+    assert not signals.stop_requested()
+
+
+def test_start_up_signal_swallowed_on_the_way_still_ends_start_up(
+    handlers: Callable[[int], None],
+) -> None:
+    """Python prints and drops an exception raised in a finaliser; begin_run re-raises."""
+    with pytest.raises(signals.Interrupted):
+        handlers(signal.SIGINT)
+    with pytest.raises(signals.Interrupted) as exc:
+        signals.begin_run()
+    assert exc.value.exit_code == 130
+
+
+def test_running_first_signal_sets_the_flag_second_restores_default_actions(
+    handlers: Callable[[int], None], capfd: pytest.CaptureFixture[str]
+) -> None:
+    signals.begin_run()
+    handlers(signal.SIGTERM)
+    assert signals.stop_requested() and signals.stop_signal() == signal.SIGTERM
+    assert capfd.readouterr().err == ""
+    handlers(signal.SIGINT)
+    assert capfd.readouterr().err == SECOND_SIGNAL_NOTE + "\n"
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_DFL  # a third one ends the process
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_full_pipeline_queue_stops_waiting_when_a_stop_is_requested(
+    handlers: Callable[[int], None],
+) -> None:
+    """File input waits for room in a shard queue; a stop request ends the wait (the
+    packets become dispatch drops) instead of holding Ctrl-C up behind a slow shard."""
+    import threading
+
+    from netscope.batch import batch_from_packets
+    from netscope.pipeline.sharded import ShardQueue, _Slice
+
+    q = ShardQueue(capacity=1)
+    item = _Slice(batch_from_packets([bytes(60)]), 0)
+    never = threading.Event()
+    assert q.offer(item, block=True, stop=never)  # empty queue: admitted
+    signals.begin_run()
+    handlers(signal.SIGINT)
+    assert not q.offer(item, block=True, stop=never)  # full: would wait for ever before
 
 
 # ------------------------------------------------------------------ start-up
