@@ -243,6 +243,19 @@ def test_running_first_signal_sets_the_flag_second_restores_default_actions(
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
+def test_inherited_ignore_is_kept() -> None:
+    """``cmd &`` in a script starts cmd with SIGINT ignored; NetScope leaves it so."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        signals.reset()
+        assert signals.install()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) != signal.SIG_DFL
+    finally:
+        signals.reset()
+        signal.signal(signal.SIGINT, before)
+
+
 def test_full_pipeline_queue_stops_waiting_when_a_stop_is_requested(
     handlers: Callable[[int], None],
 ) -> None:

@@ -76,7 +76,7 @@ class _Controller:
             self.signum = signum
             return
         if self.received == 2:
-            for s in SIGNALS:  # a third signal takes its default action: the process ends
+            for s in self.previous:  # a third signal takes its default action: the process ends
                 signal.signal(s, signal.SIG_DFL)
             _write_stderr(SECOND_SIGNAL_NOTE)
 
@@ -92,6 +92,9 @@ def _write_stderr(line: str) -> None:
 def install() -> bool:
     """Route SIGINT and SIGTERM to the handler (start-up phase). Idempotent.
 
+    A signal the process inherited as ignored stays ignored (the shell's rule for
+    background jobs, which Python follows too).
+
     Returns False (and changes nothing) off the main thread, where Python cannot set
     signal handlers (library use): those callers keep KeyboardInterrupt semantics.
     """
@@ -100,7 +103,10 @@ def install() -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     for s in SIGNALS:
-        _state.previous[s] = signal.getsignal(s)
+        previous = signal.getsignal(s)
+        if previous == signal.SIG_IGN:
+            continue  # e.g. SIGINT of a background job or nohup: stays ignored, as Python does
+        _state.previous[s] = previous
         signal.signal(s, _state.handle)
     _state.installed = True
     return True
