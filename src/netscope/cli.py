@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from netscope import logutil
+from netscope import logutil, signals
 from netscope._version import __version__
 from netscope.config import Config, defaults_flat, load_config
 from netscope.errors import NetScopeError, UsageError
@@ -127,7 +127,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
         prog=PROG,
         usage="%(prog)s [OPTIONS]",
         description="Packet capture and network analysis at native speed.",
-        epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or config error.",
+        epilog="Exit codes: 0 success (Ctrl-C included), 1 runtime failure, 2 usage or config "
+        "error, 130/143 Ctrl-C/SIGTERM during start-up.",
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # --stat must not silently mean --stats: flags are a contract
         add_help=False,
@@ -388,10 +389,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``netscope`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
 
     Errors print one ``error: ...`` line on stderr: exit 2 for usage/config errors, 1 for
-    runtime failures. Ctrl-C is the runner's business once packets flow (it must still
-    write the summary and exports); a KeyboardInterrupt that reaches here came before
-    that (set-up, e.g. compiling a long ``-f`` filter): exit 130, no traceback.
+    runtime failures. SIGINT/SIGTERM go to :mod:`netscope.signals`, installed before the
+    heavy imports: during start-up they end the run here with 130/143; once the capture
+    runs they only ask it to stop (the runner still prints the summary and writes the
+    exports, exit 0).
     """
+    with signals.handling():
+        try:
+            return _main(argv)
+        except signals.Interrupted as exc:
+            return exc.exit_code
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parse_args(argv)
     except SystemExit as exc:  # --help / --version: argparse already printed

@@ -14,11 +14,7 @@ ticks stats on wall time (every ``stats.interval_ms`` even when no packet arrive
 from __future__ import annotations
 
 import logging
-import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from types import FrameType
 from typing import Any, TextIO
 
 import numpy as np
@@ -192,47 +188,6 @@ class CaptureStage:
 
 
 # --------------------------------------------------------------------------------------
-# Signals
-# --------------------------------------------------------------------------------------
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM: the capture loop stops after the batch in hand.
-
-    A second Ctrl-C raises KeyboardInterrupt, for a capture stuck somewhere a flag is
-    not checked.
-    """
-
-    def __init__(self) -> None:
-        self.set = False
-        self.signal: int | None = None
-
-    def __call__(self, signum: int, frame: FrameType | None) -> None:
-        if self.set and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.set = True
-        self.signal = signum
-
-
-@contextmanager
-def stop_on_signals(flag: StopFlag) -> Iterator[StopFlag]:
-    """Route SIGINT and SIGTERM to ``flag`` (main thread only), restoring them afterwards."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for s in previous:
-        signal.signal(s, flag)
-    try:
-        yield flag
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-# --------------------------------------------------------------------------------------
 # Live runs
 # --------------------------------------------------------------------------------------
 
@@ -246,7 +201,7 @@ class LiveRun:
         self.err = err
 
     def execute(self) -> int:
-        from netscope import engine
+        from netscope import engine, signals
         from netscope.pipeline.inline import InlineProcessor
         from netscope.runner import OfflineRun, flow_options, kernel_groups
         from netscope.sinks.console import PacketPrinter
@@ -328,7 +283,6 @@ class LiveRun:
         printer = None if cfg.output.quiet else PacketPrinter(self.out, cfg.detailed_view)
         counters = processor.analyzer.counters
         limit = cfg.run.count
-        flag = StopFlag()
         failure: NetScopeError | None = None
         interrupted = False
         from netscope.sinks.startup import StartupBanner
@@ -336,6 +290,9 @@ class LiveRun:
         # the original's start-up lines on stdout (also with --quiet) ...
         StartupBanner(self.out, cfg, source.interface).finish([source.linktype])
         # ... and ours on stderr, which scripts and tests wait for
+        # From here a signal only asks the loop to stop (netscope.signals): the batch in hand
+        # is finished (written and counted), then the summary and exports follow.
+        signals.begin_run()
         print(
             f"capturing on {source.interface} ({source.backend}, link type {source.linktype}, "
             f"snaplen {source.snaplen})…",
@@ -347,37 +304,41 @@ class LiveRun:
         # rate does not drift by the read-loop latency: 30 dashboard frames/s at tick_ms=33.
         tick_due = tick_start + interval_ns
         try:
-            with stop_on_signals(flag):
-                for raw in source.batches(lambda: flag.set):
-                    batch = stage.filter(raw)
-                    if limit and counters.packets + batch.count > limit:
-                        batch = batch.sliced(limit - counters.packets)
-                    if batch.count:
-                        stage.write(batch)
-                        start = counters.packets + 1
-                        processor.feed(batch)
-                        if printer is not None:
-                            printer.print_batch(batch, start)
-                            self.out.flush()
-                        if anomalies is not None:
-                            anomalies.pump()
-                            self.out.flush()
-                        stage.raise_failure()
-                    else:
-                        stage.idle()
-                    now = time.time_ns()
-                    if now >= tick_due:
-                        if ticking:
-                            drops.poll()
-                            processor.wall_tick(tick_start, now)
-                            self.out.flush()
-                        tick_start = now
-                        tick_due += interval_ns
-                        if tick_due <= now:  # fell behind (a long batch): restart the schedule
-                            tick_due = now + interval_ns
-                    if (limit and counters.packets >= limit) or flag.set:
-                        break
-        except KeyboardInterrupt:
+            for raw in source.batches(signals.stop_requested):
+                batch = stage.filter(raw)
+                if limit and counters.packets + batch.count > limit:
+                    batch = batch.sliced(limit - counters.packets)
+                if batch.count:
+                    stage.write(batch)
+                    start = counters.packets + 1
+                    processor.feed(batch)
+                    if printer is not None:
+                        printer.print_batch(batch, start)
+                        self.out.flush()
+                    if anomalies is not None:
+                        anomalies.pump()
+                        self.out.flush()
+                    stage.raise_failure()
+                else:
+                    stage.idle()
+                now = time.time_ns()
+                if now >= tick_due:
+                    if ticking:
+                        drops.poll()
+                        processor.wall_tick(tick_start, now)
+                        self.out.flush()
+                    tick_start = now
+                    tick_due += interval_ns
+                    if tick_due <= now:  # fell behind (a long batch): restart the schedule
+                        tick_due = now + interval_ns
+                if limit and counters.packets >= limit:
+                    break
+                if signals.stop_requested():
+                    interrupted = True
+                    break
+            else:  # the source returned: it saw the stop flag (or the capture ended)
+                interrupted = signals.stop_requested()
+        except KeyboardInterrupt:  # library callers without netscope.signals installed
             interrupted = True
         except BrokenPipeError:
             from netscope.runner import _silence_stdout
@@ -400,7 +361,6 @@ class LiveRun:
             if dashboard is not None:
                 dashboard.finish()
                 dashboard.stop()
-        interrupted = interrupted or flag.set
         stage_rows, stage_failure = stage.close(source.linktype)
         offline = OfflineRun(cfg, self.out, self.err)
         extra, export_failure = offline._write_outputs(processor, expired_sink)
@@ -496,13 +456,3 @@ class LiveStatsPrinter:
                 lines.append(f"  {rank}. {rec.label()} {mbps:.2f} Mbps")
             t.reset_delta(rows)
         self._out.write("\n".join(lines) + "\n")
-
-
-def install_sigterm_as_interrupt() -> None:
-    """SIGTERM behaves like Ctrl-C (offline runs catch KeyboardInterrupt and summarise)."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    with suppress(ValueError):  # not the main thread (library use): leave signals alone
-        signal.signal(signal.SIGTERM, handler)

@@ -1,8 +1,9 @@
 """Run one ``netscope`` invocation from a validated Config (the CLI's back end).
 
 Owns the run's life cycle: open the source, warm the kernels, loop over batches,
-and — however the loop ends (EOF, ``-c``, Ctrl-C, a read error) — print the
-summary for everything processed so far, then write the exports.
+and — however the loop ends (EOF, ``-c``, Ctrl-C/SIGTERM, a read error) — print the
+summary for everything processed so far, then write the exports. Signals are
+:mod:`netscope.signals`' business; the loop polls its stop flag between batches.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
         from netscope.sources.live import print_interfaces
 
         return print_interfaces(out)
-    from netscope.live_run import LiveRun, install_sigterm_as_interrupt
+    from netscope.live_run import LiveRun
     from netscope.sinks.paths import check_outputs, writes_to_stdout
 
     check_outputs(cfg)  # before anything is opened for writing (exit 2)
@@ -68,7 +69,6 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
         out = err  # stdout carries an export: our own text must not corrupt it
     if cfg.capture.read_pcap is None:
         return LiveRun(cfg, out, err).execute()
-    install_sigterm_as_interrupt()
     return OfflineRun(cfg, out, err).execute()
 
 
@@ -81,7 +81,7 @@ class OfflineRun:
         self.err = err
 
     def execute(self) -> int:
-        from netscope import engine
+        from netscope import engine, signals
         from netscope.flows.stats import StatsPrinter
         from netscope.live_run import CaptureStage
         from netscope.pipeline.inline import InlineProcessor
@@ -154,6 +154,9 @@ class OfflineRun:
         announced: set[int] = set()
         interrupted = False
         failure: NetScopeError | None = None
+        # From here a signal asks the loop to stop between batches (netscope.signals), so
+        # every batch written to the pcap is also counted, and the summary and exports follow.
+        signals.begin_run()
         try:
             batches = source.batches() if pacer is None else pacer.paced(source.batches())
             for batch in batches:
@@ -172,10 +175,14 @@ class OfflineRun:
                 stage.raise_failure()  # pcap write failed: stop, the batch was still counted
                 if limit and counters.packets >= limit:
                     break
-            processor.finish()
-            if anomalies is not None and dashboard is not None:
-                anomalies.pump()  # pipeline: shards' last alerts, before the final frame
-        except KeyboardInterrupt:
+                if signals.stop_requested():
+                    interrupted = True
+                    break
+            if not interrupted:
+                processor.finish()
+                if anomalies is not None and dashboard is not None:
+                    anomalies.pump()  # pipeline: shards' last alerts, before the final frame
+        except KeyboardInterrupt:  # library callers without netscope.signals installed
             interrupted = True
         except BrokenPipeError:
             # Output piped into e.g. `head`, which has exited: stop quietly.

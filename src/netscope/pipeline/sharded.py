@@ -50,6 +50,7 @@ from netscope.flows import layout as L
 from netscope.flows.records import FlowRecord, records_from_rows
 from netscope.flows.table import ExpiredBatch, FlowOptions, FlowTable
 from netscope.pipeline.inline import BatchObserver, Tick, TickHandler
+from netscope.signals import stop_requested
 
 NEVER = int(np.iinfo(np.int64).max)
 SWEEP_EVERY_NS = 1_000_000_000  # mirrors kernels.flowtable.SWEEP_EVERY_NS
@@ -136,10 +137,14 @@ class ShardQueue:
         self._cond = threading.Condition()
 
     def offer(self, item: _Slice, block: bool, stop: threading.Event) -> bool:
+        """Queue ``item`` if it fits; otherwise wait (``block``) or refuse. A waiting offer
+        gives up once the pipeline stops or a signal asks the run to stop, so Ctrl-C is not
+        held up by a full queue: the rest of the batch becomes dispatch drops (captured and
+        counted, not analysed), which keeps the pcap output and the packet count equal."""
         n = item.batch.count
         with self._cond:
             while self._pending and self._pending + n > self.capacity:
-                if not block or stop.is_set():
+                if not block or stop.is_set() or stop_requested():
                     return False
                 self._cond.wait(POLL_S)
             self._items.append(item)
@@ -855,7 +860,7 @@ class PipelineProcessor:
             for shard in self.shards:
                 while shard.thread.is_alive():
                     shard.thread.join(POLL_S)
-        except KeyboardInterrupt:  # Ctrl-C while draining: drop what is queued, stop now
+        except KeyboardInterrupt:  # (library use; the CLI's signals never raise here)
             abort = True
             for shard in self.shards:
                 self.dispatch_drops += shard.queue.discard_slices()

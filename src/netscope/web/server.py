@@ -489,8 +489,13 @@ class Dashboard:
         self.feed.finish()
 
     def serve_until_interrupt(self, err: TextIO) -> None:
-        """Offline input: keep serving the final state until Ctrl-C (or SIGTERM)."""
+        """Offline input: keep serving the final state until Ctrl-C (or SIGTERM).
+
+        The CLI's signal handler (netscope.signals) only sets a flag, polled here; without
+        it (library use) Ctrl-C arrives as KeyboardInterrupt."""
         import time
+
+        from netscope.signals import stop_requested
 
         try:
             print(
@@ -499,8 +504,8 @@ class Dashboard:
                 file=err,
                 flush=True,
             )
-            while True:
-                time.sleep(0.5)
+            while not stop_requested():
+                time.sleep(0.1)
         except KeyboardInterrupt:
             pass
 
