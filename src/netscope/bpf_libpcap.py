@@ -19,11 +19,12 @@ import os
 import struct
 import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from netscope.pcaplib import bundled_library_path
 
 NETMASK_UNKNOWN = 0xFFFFFFFF
 _POLL_S = 0.1
@@ -37,22 +38,12 @@ class _BpfProgram(ctypes.Structure):
     _fields_ = [("bf_len", ctypes.c_uint), ("bf_insns", ctypes.c_void_p)]
 
 
-def _library_path() -> Path:
-    import cypcap
-
-    libs = Path(cypcap.__file__).resolve().parent.parent / "cypcap.libs"
-    found = sorted(libs.glob("libpcap*.so*"))
-    if not found:
-        raise ImportError(f"no bundled libpcap found in {libs}")
-    return found[0]
-
-
 @functools.cache
 def _lib() -> ctypes.CDLL:
     """Our own handle on the bundled libpcap (the prototypes set here stay local)."""
     import cypcap  # noqa: F401  (loads the library and its libnl dependencies first)
 
-    lib = ctypes.CDLL(str(_library_path()))
+    lib = ctypes.CDLL(str(bundled_library_path()))
     vp, ip, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
     sigs: dict[str, tuple[Any, list[Any]]] = {
         "pcap_open_dead": (vp, [ip, ip]),

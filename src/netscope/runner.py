@@ -178,6 +178,8 @@ class OfflineRun:
                 if signals.stop_requested():
                     interrupted = True
                     break
+            else:  # the source ended: at end of input, or a stop request ended a stream
+                interrupted = signals.stop_requested()
             if not interrupted:
                 processor.finish()
                 if anomalies is not None and dashboard is not None:

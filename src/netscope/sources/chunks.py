@@ -30,6 +30,8 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 
+from netscope import signals
+
 RESERVE = 1 << 18  # room for a record cut by a chunk boundary (larger ones take a slow path)
 PREFETCH_BUFFERS = 3  # one being decoded, up to two read ahead
 
@@ -193,7 +195,16 @@ class ChunkBuffer:
             spare = np.empty(RESERVE + self._capacity, dtype=np.uint8)
             n, last = self._fill(spare)
             return spare, n, last
-        item = self._filled.get()
+        while True:
+            try:
+                item = self._filled.get(timeout=STREAM_POLL_S if self.stream else None)
+                break
+            except queue.Empty:
+                # a pipe that stays open and silent (``tcpdump -w - | netscope -r -``): a
+                # stop request (Ctrl-C, SIGTERM: netscope.signals) ends the input here, as
+                # end of file would, so the run still summarises and writes its exports
+                if signals.stop_requested():
+                    return np.empty(RESERVE, dtype=np.uint8), 0, True
         if isinstance(item, BaseException):
             raise item
         return item

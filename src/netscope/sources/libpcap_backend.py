@@ -23,7 +23,6 @@ import functools
 import logging
 import select
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from netscope.batch import PacketBatch
 from netscope.config import CaptureConfig
 from netscope.errors import CaptureError, UsageError
+from netscope.pcaplib import bundled_library_path
 from netscope.sources.base import SourceReport
 
 log = logging.getLogger(__name__)
@@ -62,23 +62,6 @@ class _PcapStat(ctypes.Structure):
         ("ps_drop", ctypes.c_uint),
         ("ps_ifdrop", ctypes.c_uint),
     ]
-
-
-def bundled_library_path() -> Path:
-    """The libpcap shared object shipped inside the cypcap wheel.
-
-    Raises CaptureError when it is not there: the whole point of this backend is not to
-    depend on a system libpcap package.
-    """
-    try:
-        import cypcap
-    except ImportError:  # pragma: no cover - declared dependency
-        raise CaptureError("the libpcap backend needs the cypcap package") from None
-    libs = Path(cypcap.__file__).resolve().parent.parent / "cypcap.libs"
-    found = sorted(libs.glob("libpcap*.so*"))
-    if not found:
-        raise CaptureError(f"no bundled libpcap found in {libs}")
-    return found[0]
 
 
 @functools.cache
