@@ -139,7 +139,7 @@ def test_lean_is_a_no_op_on_plain_functions() -> None:
     assert issubclass(_jit.LeanLoadCache, FunctionCache)
 
 
-TINY_KERNELS = '''
+TINY_KERNELS = """
 import numpy as np
 from netscope.kernels._jit import kernel, runtime_kernel
 
@@ -159,7 +159,7 @@ def doubled_sum(a):
         b[i] = 2 * a[i]
         s += b[i]
     return s
-'''
+"""
 
 CALL_TINY = """
 import json, sys

@@ -69,12 +69,12 @@ class LeanLoadCache(FunctionCache):
 
     numba's ``Cache.load_overload`` calls ``target_context.refresh()`` before loading, which
     on the first load imports and registers every lowering library numba has (arrays, linalg,
-    random, typed containers, ... and, through its BLAS probe, SciPy when installed): 0.17 s
-    of CPU, plus 0.11 s for SciPy, of a 0.63 s one-packet run (docs/performance.md,
-    "Start-up"). A cached kernel is machine code: loading it needs the codegen, the C helper
-    symbols (both set up when the context is created) and the NRT's symbols for kernels that
-    allocate, which ``rtsys.initialize`` registers; nothing from the registries. A cache
-    miss still compiles through numba's pipeline, which refreshes the context itself.
+    random, typed containers, ... and, through its BLAS probe, SciPy when installed): 0.25 s
+    of the 0.75 s of CPU a one-packet run took (docs/performance.md, "Start-up"). A cached
+    kernel is machine code: loading it needs the codegen and the C helper symbols (both set
+    up when the context is created) and, for kernels that allocate, the NRT's symbols, which
+    ``rtsys.initialize`` registers; nothing from the registries. A cache miss still compiles
+    through numba's pipeline, which refreshes the context itself.
     """
 
     def load_overload(self, sig: Any, target_context: Any) -> Any:
@@ -86,9 +86,16 @@ class LeanLoadCache(FunctionCache):
         return None  # the guard swallowed an I/O error: compile instead
 
 
+# The numba internals LeanLoadCache builds on (numba 0.68's); a numba without them keeps
+# its own loading, only slower to start.
+_LEAN_OK = all(
+    hasattr(FunctionCache, name) for name in ("_load_overload", "_guard_against_spurious_io_errors")
+)
+
+
 def _lean(dispatcher: Any) -> Any:
     """Give a cached dispatcher the lean cache (NUMBA_DISABLE_JIT: a plain function)."""
-    if type(getattr(dispatcher, "_cache", None)) is FunctionCache:
+    if _LEAN_OK and type(getattr(dispatcher, "_cache", None)) is FunctionCache:
         dispatcher._cache = LeanLoadCache(dispatcher.py_func)
     return dispatcher
 
