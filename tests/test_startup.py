@@ -23,16 +23,17 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_cli
 from numba.core.caching import FunctionCache
 
 from netscope.gen.packets import ether_ip, tcp
 from netscope.gen.pcapfile import write_pcap
-from netscope.kernels import _jit
+from netscope.kernels import _jit, flowtable, records
 from netscope.kernels import decode as decode_kernels
-from netscope.kernels import flowtable, records
+from tests_support import REPO_ROOT
+from tests_support import run_netscope as run_cli
 
 SRC = str(REPO_ROOT / "src")
+COMPILE_TIMEOUT_S = 600.0  # a cold kernel cache compiles the run's groups first
 
 # What a one-packet pcap run may import from netscope.kernels: the decode, record-scanning
 # and flow kernels and the helper modules they are built from. Nothing for BPF, the ring,
@@ -101,7 +102,8 @@ def test_import_netscope_imports_neither_numpy_nor_numba() -> None:
 
 
 def test_one_packet_run_loads_only_the_core_kernels(one_packet: Path) -> None:
-    assert run_cli(["--read-pcap", str(one_packet), "--quiet"]).code == 0  # warm the cache
+    warm = run_cli(["--read-pcap", str(one_packet), "--quiet"], timeout=COMPILE_TIMEOUT_S)
+    assert warm.code == 0, warm.stderr  # the cache is warm from here on
     report = _report("--read-pcap", str(one_packet))
     assert report["code"] == 0
     assert set(report["kernels"]) == CORE_KERNEL_MODULES  # type: ignore[arg-type]
@@ -112,7 +114,8 @@ def test_one_packet_run_loads_only_the_core_kernels(one_packet: Path) -> None:
 def test_anomalies_load_the_anomaly_kernels(one_packet: Path) -> None:
     """The other side of the previous test: a run that needs a group imports it."""
     args = ["--read-pcap", str(one_packet), "--quiet", "--anomalies"]
-    assert run_cli(args).code == 0  # warm the cache
+    warm = run_cli(args, timeout=COMPILE_TIMEOUT_S)
+    assert warm.code == 0, warm.stderr  # the cache is warm from here on
     report = _report(*args)
     assert report["code"] == 0
     assert "netscope.kernels.anomaly" in report["kernels"]  # type: ignore[operator]
