@@ -248,12 +248,16 @@ class OfflineRun:
         """Exports and sink closing; returns summary rows and the first failure."""
         from netscope.flows.records import records_from_rows
         from netscope.pipeline.inline import InlineProcessor
-        from netscope.pipeline.sharded import PipelineProcessor
         from netscope.sinks.exports import write_csv, write_json
         from netscope.sinks.jsonl import ExpiredFlowsSink
 
-        assert isinstance(processor, InlineProcessor | PipelineProcessor)
         cfg = self.cfg
+        if cfg.pipeline.enabled:  # imported only when used: start-up (docs/performance.md)
+            from netscope.pipeline.sharded import PipelineProcessor
+
+            assert isinstance(processor, PipelineProcessor)
+        else:
+            assert isinstance(processor, InlineProcessor)
         table = processor.flows  # pipeline: shards drain and their tables merge here
         totals = table.totals
         rows: list[tuple[str, str]] = [
@@ -263,7 +267,7 @@ class OfflineRun:
                 f"{totals['evicted']} evicted)",
             )
         ]
-        if isinstance(processor, PipelineProcessor):
+        if not isinstance(processor, InlineProcessor):
             rows += processor.summary_rows()
         failure: NetScopeError | None = None
         if isinstance(expired_sink, ExpiredFlowsSink):

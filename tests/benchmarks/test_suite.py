@@ -29,6 +29,7 @@ from benchmarks import (
     bench_parse,
     bench_pipeline,
     bench_process,
+    bench_startup,
     compare,
     dpkt_flows,
     suite,
@@ -122,7 +123,7 @@ def test_assemble_rejects_unknown_names() -> None:
 
 def test_spec_rows_cover_the_spec() -> None:
     names = [name for name, _ in suite.SPEC_ROWS]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 18
     assert names[0].startswith("parse_packet") and names[-1].startswith("dashboard")
     claimed = [n for rows in suite.SECTION_ROWS.values() for n in rows]
     assert sorted(claimed) == sorted(names)
@@ -179,7 +180,15 @@ def _fake_results() -> dict[str, Any]:
             None,
             "n/a: no chromium",
         ),
+        "startup": _startup_report(0.2, 0.3),
     }
+
+
+def _startup_report(netscope_s: float, tshark_s: float | None) -> bench_startup.StartupReport:
+    commands = {"netscope --read-pcap ONE": bench_startup.Sample((netscope_s,), (netscope_s,))}
+    if tshark_s is not None:
+        commands["tshark -r ONE"] = bench_startup.Sample((tshark_s,), (tshark_s,))
+    return bench_startup.StartupReport(commands)
 
 
 def _all_figures(r: dict[str, Any]) -> list[Figure]:
@@ -196,13 +205,14 @@ def _all_figures(r: dict[str, Any]) -> list[Figure]:
         bench_process.help_figure(p),
         bench_process.cold_figure(p),
         bench_process.dashboard_figure(p),
+        *bench_startup.figures(r["startup"]),
     ]
 
 
 def test_every_module_fills_its_spec_rows() -> None:
     table = suite.assemble(_all_figures(_fake_results()), {})
     by_name = {f.name: f for f in table}
-    assert len(by_name) == 17
+    assert len(by_name) == 18
     status = {name: f.status for name, f in by_name.items()}
     assert status["parse_packet, 54-byte SYN"] == FAIL  # 22.9 ns
     assert by_name["parse_packet, 54-byte SYN"].measured_value == pytest.approx(
@@ -466,6 +476,19 @@ def test_dpkt_loop_prints_table(
     assert lines[-1] == f"{len(flows)} conversations, {packets} TCP/UDP packets"
 
 
+def test_startup_row_needs_the_limit_and_tshark() -> None:
+    """The one-packet row passes only at or under 0.25 s *and* at or under tshark's time."""
+
+    def status(netscope_s: float, tshark_s: float | None) -> str:
+        return bench_startup.figures(_startup_report(netscope_s, tshark_s))[0].status
+
+    assert status(0.2, 0.3) == PASS
+    assert status(0.25, 0.25) == PASS
+    assert status(0.2, 0.15) == FAIL  # slower than tshark
+    assert status(0.3, 0.5) == FAIL  # over 0.25 s
+    assert status(0.2, None) == NA  # no tshark to compare with
+
+
 # ------------------------------------------------------------------ the whole suite, quick
 
 
@@ -488,7 +511,7 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout[proc.stdout.index("== SPEC §9 targets") :].splitlines()
     assert table[1].split() == ["figure", "target", "measured", "status"]
-    assert len(table) == 3 + 17 + 3  # title, head, rule; rows; counts, source, machine
+    assert len(table) == 3 + 18 + 3  # title, head, rule; rows; counts, source, machine
     figures = json.loads(out_json.read_text())["figures"]
     assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
     not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}

@@ -21,7 +21,7 @@ import dataclasses
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,7 +29,12 @@ from netscope.batch import PacketBatch
 from netscope.columns import DecodedColumns
 from netscope.config import AnomaliesConfig
 from netscope.flows.records import format_ip, format_ts
-from netscope.kernels import anomaly as K
+from netscope.lazy import LazyModule
+
+if TYPE_CHECKING:
+    from netscope.kernels import anomaly as K
+else:  # imported at first use: a run without --anomalies never loads the kernel module
+    K = LazyModule("netscope.kernels.anomaly")
 
 log = logging.getLogger("netscope.anomaly")
 

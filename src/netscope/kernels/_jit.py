@@ -61,6 +61,44 @@ def _default_cache_dir() -> str:
 os.environ.setdefault("NUMBA_CACHE_DIR", _default_cache_dir())
 
 import numba  # noqa: E402
+from numba.core.caching import FunctionCache  # noqa: E402
+
+
+class LeanLoadCache(FunctionCache):
+    """numba's on-disk cache, minus the target refresh on every load.
+
+    numba's ``Cache.load_overload`` calls ``target_context.refresh()`` before loading, which
+    on the first load imports and registers every lowering library numba has (arrays, linalg,
+    random, typed containers, ... and, through its BLAS probe, SciPy when installed): 0.25 s
+    of the 0.75 s of CPU a one-packet run took (docs/performance.md, "Start-up"). A cached
+    kernel is machine code: loading it needs the codegen and the C helper symbols (both set
+    up when the context is created) and, for kernels that allocate, the NRT's symbols, which
+    ``rtsys.initialize`` registers; nothing from the registries. A cache miss still compiles
+    through numba's pipeline, which refreshes the context itself.
+    """
+
+    def load_overload(self, sig: Any, target_context: Any) -> Any:
+        from numba.core.runtime import rtsys
+
+        rtsys.initialize(target_context)
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
+        return None  # the guard swallowed an I/O error: compile instead
+
+
+# The numba internals LeanLoadCache builds on (numba 0.68's); a numba without them keeps
+# its own loading, only slower to start.
+_LEAN_OK = all(
+    hasattr(FunctionCache, name) for name in ("_load_overload", "_guard_against_spurious_io_errors")
+)
+
+
+def _lean(dispatcher: Any) -> Any:
+    """Give a cached dispatcher the lean cache (NUMBA_DISABLE_JIT: a plain function)."""
+    if _LEAN_OK and type(getattr(dispatcher, "_cache", None)) is FunctionCache:
+        dispatcher._cache = LeanLoadCache(dispatcher.py_func)
+    return dispatcher
+
 
 _OPTIONS: dict[str, Any] = {"nogil": True, "cache": True, "error_model": "numpy"}
 # The same without numba's reference-counting runtime (see ``kernel``).
@@ -77,13 +115,13 @@ def kernel(fn: Any) -> Any:
     the few that must (an ``np.empty`` scratch array) use ``runtime_kernel``. numba
     refuses to compile an allocation without NRT, so a mistake fails at the first compile.
     """
-    return numba.njit(**NO_RUNTIME_OPTIONS)(fn)
+    return _lean(numba.njit(**NO_RUNTIME_OPTIONS)(fn))
 
 
 def runtime_kernel(fn: Any) -> Any:
     """A kernel that keeps numba's runtime: it allocates a scratch array or copies slices
     (``out[a:b] = buf[c:d]``, a memmove)."""
-    return numba.njit(**_OPTIONS)(fn)
+    return _lean(numba.njit(**_OPTIONS)(fn))
 
 
 def inline_helper(fn: Any) -> Any:
@@ -100,4 +138,4 @@ def large_helper(fn: Any) -> Any:
     LLVM's inlined code ran ~10 % slower than numba's on the hot paths measured, so small,
     hot leaf helpers stay ``inline_helper``s.
     """
-    return numba.njit(forceinline=True, **NO_RUNTIME_OPTIONS)(fn)
+    return _lean(numba.njit(forceinline=True, **NO_RUNTIME_OPTIONS)(fn))
