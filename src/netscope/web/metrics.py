@@ -32,6 +32,13 @@ COUNTERS = (
     ("dispatch_drops", "netscope_dispatch_drops", "Batches slices dropped by full shard queues."),
     ("kernel_drops", "netscope_kernel_drops", "Packets the kernel dropped (ring full)."),
     ("interface_drops", "netscope_interface_drops", "Packets the interface dropped."),
+    ("ipfix_records", "netscope_ipfix_records", "Flow records encoded for IPFIX export."),
+    ("ipfix_messages_sent", "netscope_ipfix_messages_sent", "IPFIX messages sent."),
+    (
+        "ipfix_dropped_messages",
+        "netscope_ipfix_dropped_messages",
+        "IPFIX messages lost: sender queue full or collector unreachable.",
+    ),
     (
         "web_dropped_messages",
         "netscope_web_dropped_ticks",
