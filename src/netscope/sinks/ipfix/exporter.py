@@ -101,7 +101,10 @@ class IpfixExporter:
         """A processor tick handler that polls the exporter, then calls ``inner``."""
 
         def handler(tick: Any) -> None:
-            self.poll(int(tick.end_ns))
+            now = int(tick.end_ns)
+            if self.table is not None:  # the last, partial tick ends after the last packet
+                now = min(now, int(self.table.g[L.G_LAST_TS]))
+            self.poll(now)
             if inner is not None:
                 inner(tick)
 

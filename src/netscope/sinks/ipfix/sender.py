@@ -15,6 +15,7 @@ but those drops. The thread does the blocking socket work:
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -199,7 +200,5 @@ class Sender:
     def _disconnect(self) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
