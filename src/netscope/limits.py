@@ -82,7 +82,7 @@ RANGES: dict[str, Range] = {
     "output.ipfix.template_refresh_s": R(1, DAY_S, "s", "at least once a second, at most a day"),
     "output.ipfix.active_timeout_s": R(0, YEAR_S, "s", "0 = export a flow only when it ends"),
     "output.ipfix.mtu": R(
-        128, 65_507, "bytes", "one IPv6 record must fit; 65507 is the largest UDP payload"
+        256, 65_507, "bytes", "the templates must fit in one message; 65507 = largest UDP payload"
     ),
     "output.ipfix.queue_messages": R(1, 1_000_000, "messages", "the sender's bounded queue"),
     "flow.timeout_secs": R(0, YEAR_S, "s", "0 = never expire; at most a year"),

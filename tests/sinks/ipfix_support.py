@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -214,9 +215,9 @@ def nfdump_json(directory: Path) -> list[dict[str, Any]]:
 
 def nfdump_ms(text: str) -> int:
     """nfdump's ``2004-05-13T10:17:07.311`` (UTC under TZ=UTC) -> epoch milliseconds."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    dt = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
     return round(dt.timestamp() * 1000)
 
 

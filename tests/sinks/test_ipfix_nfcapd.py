@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from conftest import corpus_file, expected, run_cli
 from flows.test_oracle import canonical_key, tshark_flows
 
-from conftest import corpus_file, expected, run_cli
 from .ipfix_support import (
     UdpCatcher,
     nfdump_available,
@@ -137,9 +137,7 @@ def test_corpus_flows_read_back_by_nfdump(name: str, nfdir: Path) -> None:
         assert row == oracle[key], (key, row, oracle[key])
     # packets per direction also equal tshark's conversation table (the corpus expectation)
     conv = tshark_flows(expected(path))
-    assert {k: [v[0], v[2]] for k, v in ours.items()} == {
-        k: [v[0], v[2]] for k, v in conv.items()
-    }
+    assert {k: [v[0], v[2]] for k, v in ours.items()} == {k: [v[0], v[2]] for k, v in conv.items()}
     assert "IPFIX export" in result.stdout and " 0 dropped" in result.stdout
 
 

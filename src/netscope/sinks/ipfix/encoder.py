@@ -227,6 +227,8 @@ class MessageEncoder:
         self.messages = 0
         self.octets = 0
         self._templates = template_set(with_stats)
+        if HEADER_LEN + len(self._templates) > mtu:
+            raise ValueError(f"mtu {mtu} is too small for the template message")
         for dt in (V4_DTYPE, V6_DTYPE):
             if self.per_message(dt) < 1:
                 raise ValueError(f"mtu {mtu} is too small for one {dt.itemsize}-byte record")
