@@ -116,11 +116,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trace = Path(tempfile.gettempdir()) / f"bench-ipfix-{args.packets}-{args.flows}.pcap"
         if not trace.is_file():
             generate(trace, packets=args.packets, flows=args.flows, seed=1, small_packets=False)
-    results = {"encode": encode_1m(), "process": whole_process(trace, args.repeats)}
-    print(f"IPFIX encode 1M flows: CPU {min(results['encode']):.3f} s (samples "
-          f"{', '.join(f'{s:.3f}' for s in results['encode'])})")  # fmt: skip
+    encode = encode_1m()
+    process = whole_process(trace, args.repeats)
+    results: dict[str, Any] = {"encode": encode, "process": process}
+    print(f"IPFIX encode 1M flows: CPU {min(encode):.3f} s (samples "
+          f"{', '.join(f'{s:.3f}' for s in encode)})")  # fmt: skip
     print(f"trace {trace} ({os.path.getsize(trace) / 1e6:.0f} MB)")
-    for name, samples in results["process"].items():
+    for name, samples in process.items():
         print(f"  {name:<26} CPU {min(samples):.2f} s  (samples {samples})")
     for fig in figures(results):
         print(f"  {fig.name}: {fig.measured} (target {fig.target_text})")
