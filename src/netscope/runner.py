@@ -189,12 +189,13 @@ class OfflineRun:
             failure = exc  # e.g. the expired-flows disk filled: stop, still summarise
         finally:
             source.close()
+        ipfix_rows = ipfix_wiring.finish(ipfix, processor)  # before the dashboard's last frame
         if dashboard is not None:
             dashboard.finish()
         if source.report.warning:
             print(f"warning: {source.report.warning}", file=self.err)
         stage_rows, stage_failure = stage.close()
-        stage_rows += ipfix_wiring.finish(ipfix, processor)
+        stage_rows += ipfix_rows
         extra, export_failure = self._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
         extra = stage_rows + extra + alert_rows

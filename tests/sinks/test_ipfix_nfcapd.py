@@ -222,3 +222,89 @@ def test_unreachable_collectors_do_not_change_the_capture(tmp_path: Path) -> Non
         stalled.close()
         for c in held:
             c.close()
+
+
+@pytest.mark.slow
+def test_evicted_flows_leave_with_lack_of_resources(nfdir: Path) -> None:
+    """--max-flows 4 on a capture with many UDP flows: evicted flows are exported at once
+    (flowEndReason 5); all records together still give tshark's figures."""
+    path = corpus_file("pcpp-DnsPackets.pcap")
+    result, nf_flows, parsed = export(path, nfdir, ["--max-flows", "4"])
+    assert result.code == 0, result.stderr
+    reasons = {r["reason"] for r in parsed.records}
+    assert 5 in reasons and 4 in reasons
+    assert len(nf_flows) == len(parsed.records)
+    assert view_from_records(parsed.records) == view_from_tshark(path)
+
+
+@pytest.mark.slow
+def test_pipeline_mode_exports_the_same_flows(nfdir: Path) -> None:
+    path = corpus_file("dpkt-http.pcap")
+    result, _nf, parsed = export(path, nfdir, ["--pipeline", "--workers", "2"])
+    assert result.code == 0, result.stderr
+    assert view_from_records(parsed.records) == view_from_tshark(path)
+
+
+class TcpCatcher:
+    """A TCP collector: accepts one connection and splits the stream into messages."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(1)
+        self.port = self.server.getsockname()[1]
+        self.data = b""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn, _ = self.server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                self.data += chunk
+
+    def messages(self) -> list[bytes]:
+        self._thread.join(timeout=30)
+        self.server.close()
+        out, off = [], 0
+        while off + 4 <= len(self.data):
+            length = int.from_bytes(self.data[off + 2 : off + 4], "big")
+            out.append(self.data[off : off + length])
+            off += length
+        assert off == len(self.data)
+        return out
+
+
+@pytest.mark.slow
+def test_tcp_transport_and_template_refresh(tmp_path: Path) -> None:
+    """tcp://: templates once at the start of the connection, then the records; UDP with
+    a 1 s refresh on a 30 s capture: the templates come again (capture time)."""
+    path = corpus_file("dpkt-http.pcap")
+    tcp = TcpCatcher()
+    run = run_cli(
+        ["--read-pcap", str(path), "--quiet", "--export-ipfix", f"tcp://127.0.0.1:{tcp.port}"]
+    )
+    assert run.code == 0, run.stderr
+    parsed = parse_messages(tcp.messages())
+    assert view_from_records(parsed.records) == view_from_tshark(path)
+    assert parsed.records_per_message[0] == 0  # the template message comes first
+    conf = tmp_path / "ipfix.toml"
+    conf.write_text("[output.ipfix]\ntemplate_refresh_s = 1\nactive_timeout_s = 2\n")
+    catcher = UdpCatcher()
+    run = run_cli(
+        ["--config", str(conf), "--read-pcap", str(path), "--quiet",
+         "--export-ipfix", f"127.0.0.1:{catcher.port}"]
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    msgs = catcher.close()
+    template_msgs = [m for m in msgs if m[16:18] == b"\x00\x02"]
+    assert len(template_msgs) > 3
+    export_times = [int.from_bytes(m[4:8], "big") for m in msgs]
+    assert export_times == sorted(export_times)
+    assert export_times[-1] - export_times[0] >= 25  # capture time: the trace spans 30 s
+
+
+def test_bad_collector_is_a_usage_error() -> None:
+    run = run_cli(["--read-pcap", "x.pcap", "--export-ipfix", "nohost"])
+    assert run.code == 2
+    assert run.stderr.startswith("error: --export-ipfix: expected HOST:PORT")
