@@ -137,7 +137,7 @@ class FakeSender:
         self.dropped = 0
         self.sent_messages = 0
 
-    def offer(self, messages: list[bytes]) -> int:
+    def offer(self, messages: list[bytes], wait_s: float = 0.0) -> int:
         self.messages += messages
         return len(messages)
 
@@ -209,6 +209,50 @@ def test_sender_never_blocks_on_a_collector_that_does_not_read() -> None:
     server.close()
     for c in held:
         c.close()
+
+
+def test_reading_a_file_waits_for_a_healthy_collector() -> None:
+    """wait_s > 0 (file input): a queue far smaller than the burst loses nothing while the
+    collector keeps reading; wait_s = 0 (live) would have dropped most of the burst."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    got = bytearray()
+
+    def read_all() -> None:
+        conn, _ = server.accept()
+        with conn:
+            while chunk := conn.recv(65536):
+                got.extend(chunk)
+
+    t = threading.Thread(target=read_all, daemon=True)
+    t.start()
+    sender = Sender(parse_target(f"tcp://127.0.0.1:{server.getsockname()[1]}"), queue_messages=4)
+    msg = b"\x01" * 1000
+    assert sender.offer([msg] * 3000, wait_s=0.25) == 3000
+    sender.close(timeout_s=30.0)  # a hang guard
+    t.join(timeout=30)
+    server.close()
+    assert sender.dropped == 0 and sender.sent_messages == 3000
+    assert len(got) == 3000 * 1000
+
+
+def test_udp_fast_path_keeps_order_and_counts_refusals() -> None:
+    """UDP datagrams go out on the caller's thread while the sending thread is idle; a
+    closed port's ICMP refusals are counted as dropped, never raised."""
+    from .ipfix_support import UdpCatcher
+
+    catcher = UdpCatcher()
+    sender = Sender(parse_target(f"127.0.0.1:{catcher.port}"))
+    msgs = [i.to_bytes(4, "big") * 10 for i in range(500)]
+    assert sender.offer(msgs) == 500
+    sender.close()
+    assert catcher.close() == msgs and sender.dropped == 0
+    closed = Sender(parse_target(f"127.0.0.1:{catcher.port}"))  # nothing listens now
+    for _ in range(20):
+        closed.offer([b"x" * 100])
+    closed.close()
+    assert closed.dropped > 0 and closed.dropped + closed.sent_messages == 20
 
 
 def test_parse_target_forms() -> None:

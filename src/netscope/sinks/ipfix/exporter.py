@@ -37,6 +37,9 @@ from netscope.sinks.ipfix.encoder import (
 from netscope.sinks.ipfix.sender import Sender, Target
 
 CHECK_EVERY_NS = 1_000_000_000  # active timeout / live idle sweep: once per second
+# Reading a file: wait this long for a sender that is making progress before dropping
+# (live capture never waits); see Sender.offer.
+FILE_WAIT_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ class IpfixExporter:
             if self.settings.options_template:
                 with self._lock:
                     msg = self.encoder.stats(self._export_s(self._now_ns), self.sender.dropped)
-                self.sender.offer([msg])
+                self.sender.offer([msg], 0.0 if self.live else FILE_WAIT_S)
         finally:
             self.sender.close()
 
@@ -195,7 +198,7 @@ class IpfixExporter:
             messages = self._templates_due(self._now_ns)
             messages += self.encoder.data(records, export_s)
             self.records += len(records)
-        self.sender.offer(messages)
+        self.sender.offer(messages, 0.0 if self.live else FILE_WAIT_S)
 
     @staticmethod
     def _export_s(now_ns: int) -> int:

@@ -67,6 +67,7 @@ def attach(
     if not wanted(cfg):
         return None
     exporter = IpfixExporter(settings_from(cfg), export_col_for(options))
+    exporter.live = live  # live capture: the sender never makes the capture wait
     if cfg.pipeline.enabled:
         processor.on_expired = _fan_out(processor.on_expired, exporter)
         if exporter.settings.active_timeout_s > 0:
