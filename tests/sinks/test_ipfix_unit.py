@@ -264,3 +264,10 @@ def test_parse_target_forms() -> None:
         except ValueError:
             continue
         raise AssertionError(bad)
+
+
+def test_a_run_without_flows_still_sends_templates_before_statistics() -> None:
+    exp, fake, _table = _exporter(active_s=0)
+    exp.finish(None)
+    parsed = parse_messages(fake.messages)  # raises if a set came before its template
+    assert parsed.option_records and parsed.option_records[-1][(0, 42)] == 0

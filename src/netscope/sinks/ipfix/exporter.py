@@ -167,8 +167,10 @@ class IpfixExporter:
                     self._export(flows.keys[rows], i64, flows.u8[rows], reasons, now)
             if self.settings.options_template:
                 with self._lock:
-                    msg = self.encoder.stats(self._export_s(self._now_ns), self.sender.dropped)
-                self.sender.offer([msg], 0.0 if self.live else FILE_WAIT_S)
+                    msgs = self._templates_due(self._now_ns)  # none sent yet: no flows came
+                    if not msgs:  # (a due refresh already carries a statistics record)
+                        msgs = [self.encoder.stats(self._export_s(self._now_ns), self.dropped)]
+                    self.sender.offer(msgs, 0.0 if self.live else FILE_WAIT_S)
         finally:
             self.sender.close()
 
@@ -198,7 +200,9 @@ class IpfixExporter:
             messages = self._templates_due(self._now_ns)
             messages += self.encoder.data(records, export_s)
             self.records += len(records)
-        self.sender.offer(messages, 0.0 if self.live else FILE_WAIT_S)
+            # under the lock: pipeline shards export concurrently, and messages must reach
+            # the queue in sequence-number order
+            self.sender.offer(messages, 0.0 if self.live else FILE_WAIT_S)
 
     @staticmethod
     def _export_s(now_ns: int) -> int:
