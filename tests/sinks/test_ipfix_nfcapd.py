@@ -170,8 +170,9 @@ def _corpus_counts(stdout: str) -> str:
 
 @pytest.mark.slow
 def test_unreachable_collectors_do_not_change_the_capture(tmp_path: Path) -> None:
-    """A closed UDP port, a closed TCP port and a TCP collector that never reads: the
-    capture's results are those of a run without export, and the summary counts the loss."""
+    """A closed UDP port, a closed TCP port, a blackholed TCP address (SYNs unanswered) and
+    a TCP collector that never reads: the capture's results are those of a run without
+    export, and the summary counts the loss."""
     path = corpus_file("ndpi-reddit.pcap")
     plain = run_cli(["--read-pcap", str(path), "--quiet"])
     assert plain.code == 0
@@ -199,8 +200,15 @@ def test_unreachable_collectors_do_not_change_the_capture(tmp_path: Path) -> Non
 
     t = threading.Thread(target=accept_never_read, daemon=True)
     t.start()
+    # a blackhole on loopback without touching routes: a listener whose accept queue
+    # (backlog 0) is full drops further SYNs, so connecting hangs until it times out
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)
+    filler = socket.create_connection(hole.getsockname())
     try:
         targets = [
+            f"tcp://127.0.0.1:{hole.getsockname()[1]}",
             f"127.0.0.1:{udp_port}",
             f"tcp://127.0.0.1:{tcp_closed}",
             f"tcp://127.0.0.1:{stalled.getsockname()[1]}#stalled",
@@ -220,6 +228,8 @@ def test_unreachable_collectors_do_not_change_the_capture(tmp_path: Path) -> Non
         stop.set()
         t.join(timeout=5)
         stalled.close()
+        filler.close()
+        hole.close()
         for c in held:
             c.close()
 
