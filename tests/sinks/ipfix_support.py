@@ -23,6 +23,33 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CORPUS_DIR = Path(
+    os.environ.get("NETSCOPE_CORPUS_DIR", str(REPO_ROOT.parent / "shared" / "corpus"))
+).resolve()
+
+
+def corpus_file(name: str) -> Path:
+    """A named corpus capture (as tests/conftest.py finds them); skips if it is absent.
+    Defined here because ``from conftest import`` is ambiguous inside test packages."""
+    import pytest
+
+    path = CORPUS_DIR / name
+    if not path.is_file():
+        pytest.skip(f"corpus file {name} not available at {CORPUS_DIR}")
+    return path
+
+
+def expected(capture: Path) -> dict[str, Any]:
+    """The corpus file's tshark oracle (``FILE.expected.json``)."""
+    from skip_policy import LEDGER
+
+    with open(f"{capture}.expected.json", encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    LEDGER.note("corpus expected.json")
+    return data
+
+
 REV = 29305
 # (enterprise, IE) -> our short name
 NAMES = {

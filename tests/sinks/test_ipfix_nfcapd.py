@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
-from conftest import corpus_file, expected, run_cli
 from flows.test_oracle import canonical_key, tshark_flows
+from tests_support import run_netscope as run_cli
 
 from .ipfix_support import (
     UdpCatcher,
+    corpus_file,
+    expected,
     nfdump_available,
     nfdump_flags,
     nfdump_ms,

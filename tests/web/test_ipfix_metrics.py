@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import run_cli
+from tests_support import run_netscope as run_cli
 
 from .conftest import WebRun, free_port, start_web
 
