@@ -11,6 +11,10 @@ command -v tshark >/dev/null 2>&1 || packages+=(tshark)
 command -v tcpreplay >/dev/null 2>&1 || packages+=(tcpreplay)
 # The dashboard's browser tests drive Debian's chromium through playwright (no browser download).
 [ -x /usr/bin/chromium ] || packages+=(chromium fonts-dejavu-core)
+# IPFIX export (docs/ipfix.md): nfcapd/nfdump read our flows back in tests; softflowd and
+# nfpcapd are the side-by-side flow exporters of the benchmark suite.
+command -v nfcapd >/dev/null 2>&1 || packages+=(nfdump)
+command -v softflowd >/dev/null 2>&1 || packages+=(softflowd)
 
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0

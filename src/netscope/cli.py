@@ -238,6 +238,22 @@ def _add_output(parser: argparse.ArgumentParser, o: _Options) -> None:
         "PATH",
         "append expired/evicted flows as JSON lines",
     )
+    o.value(
+        g,
+        ["--export-ipfix"],
+        "output.ipfix.collector",
+        str,
+        "HOST:PORT",
+        "export flows as IPFIX to a collector (UDP; tcp://HOST:PORT for TCP)",
+    )
+    o.value(
+        g,
+        ["--active-timeout-s"],
+        "output.ipfix.active_timeout_s",
+        float,
+        "SECS",
+        "IPFIX: export long flows this often (delta counts); 0 = only when they end",
+    )
 
 
 def _add_flows(parser: argparse.ArgumentParser, o: _Options) -> None:

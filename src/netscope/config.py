@@ -70,6 +70,19 @@ class RunConfig:
 
 
 @dataclass(frozen=True)
+class IpfixConfig:
+    """``[output.ipfix]``: flow export to an IPFIX collector (docs/ipfix.md)."""
+
+    collector: str | None = None  # HOST:PORT (UDP), udp://HOST:PORT or tcp://HOST:PORT
+    observation_domain_id: int = 0
+    template_refresh_s: float = 60.0  # UDP: templates re-sent this often (export time)
+    active_timeout_s: float = 1800.0  # long flows exported this often (deltas); 0 = never
+    mtu: int = 1400  # largest message (bytes): one UDP datagram within the path MTU
+    options_template: bool = True  # exporter statistics as an options template record
+    queue_messages: int = 4096  # sender queue bound; beyond it messages are dropped, counted
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     """``[output]``: files written and what is printed per packet."""
 
@@ -82,6 +95,7 @@ class OutputConfig:
     expired_flows_jsonl: Path | None = None
     hex_dump: bool = False
     quiet: bool = False
+    ipfix: IpfixConfig = field(default_factory=IpfixConfig)
 
 
 @dataclass(frozen=True)
@@ -615,6 +629,14 @@ def _check_consistency(cfg: Config, src: _Sources) -> None:
             f"{_names(keys[:1], src)} needs a pcap output: nothing to rotate",
             "add --write-pcap PATH, or output.write_pcap in the config file",
         )
+    if out.ipfix.collector is not None:
+        from netscope.sinks.ipfix.sender import parse_target
+
+        try:
+            parse_target(out.ipfix.collector)
+        except ValueError as exc:
+            keys = ("output.ipfix.collector",)
+            raise src.fail(keys, f"{src.name(keys[0])}: {exc}") from None
     if tls.enabled and (tls.cert_path is None or tls.key_path is None):
         keys = ("web.tls.enabled", "web.tls.cert_path", "web.tls.key_path")
         raise src.fail(

@@ -78,6 +78,13 @@ RANGES: dict[str, Range] = {
     "run.replay_speed": R(0, 1_000_000, "x", "0 = as fast as possible (max); 1 = as captured"),
     "output.write_pcap_rotate_mb": R(0, 1_048_576, "MiB", "0 = no rotation; at most 1 TiB"),
     "output.write_pcap_max_files": R(0, 1_000_000, "files", "0 = no rotation"),
+    "output.ipfix.observation_domain_id": R(0, 4_294_967_295, "", "an unsigned 32-bit id"),
+    "output.ipfix.template_refresh_s": R(1, DAY_S, "s", "at least once a second, at most a day"),
+    "output.ipfix.active_timeout_s": R(0, YEAR_S, "s", "0 = export a flow only when it ends"),
+    "output.ipfix.mtu": R(
+        256, 65_507, "bytes", "the templates must fit in one message; 65507 = largest UDP payload"
+    ),
+    "output.ipfix.queue_messages": R(1, 1_000_000, "messages", "the sender's bounded queue"),
     "flow.timeout_secs": R(0, YEAR_S, "s", "0 = never expire; at most a year"),
     "flow.max_flows": R(
         0, 1_000_000_000, "flows", "0 = unlimited (grows while memory allows); rows are int32"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import numpy as np
@@ -231,6 +232,7 @@ class LiveRun:
             source.close()
             raise
         processor: Any
+        stats_printer: Any = None
         drops = DropTracker(source)
         if cfg.pipeline.enabled:  # sharded: the aggregator prints the stats lines
             from netscope.pipeline.sharded import PipelineProcessor, live_stats_line
@@ -250,6 +252,7 @@ class LiveRun:
                 processor.on_tick = LiveStatsPrinter(
                     self.out, processor.flows, cfg.stats.top_flows, drops
                 )
+            stats_printer = processor.on_tick
             processor.flows.on_expired = expired_sink
         processor.wall_clock_ticks = True
         interval_ns = cfg.stats.interval_ms * 1_000_000
@@ -272,6 +275,11 @@ class LiveRun:
             interval_ns = cfg.web.tick_ms * 1_000_000
         ticking = cfg.stats.enabled or dashboard is not None
         from netscope.sinks.alerts import AnomalyReporter
+        from netscope.sinks.ipfix import wiring as ipfix_wiring
+
+        ipfix = ipfix_wiring.attach(
+            cfg, processor, flow_options(cfg), True, dashboard, stats_printer
+        )  # --export-ipfix (None when off)
 
         try:
             anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
@@ -322,6 +330,8 @@ class LiveRun:
                 else:
                     stage.idle()
                 now = time.time_ns()
+                if ipfix is not None:
+                    ipfix.poll(now)  # active timeout, idle flows out while quiet
                 if now >= tick_due:
                     if ticking:
                         drops.poll()
@@ -362,6 +372,7 @@ class LiveRun:
                 dashboard.finish()
                 dashboard.stop()
         stage_rows, stage_failure = stage.close(source.linktype)
+        stage_rows += ipfix_wiring.finish(ipfix, processor)
         offline = OfflineRun(cfg, self.out, self.err)
         extra, export_failure = offline._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
@@ -437,6 +448,7 @@ class LiveStatsPrinter:
         self._table = table
         self._top_n = top_n
         self._drops = drops
+        self.suffix: Callable[[], str] | None = None  # e.g. the IPFIX exporter's drops
 
     def __call__(self, tick: Any) -> None:
         from netscope.flows.records import records_from_rows
@@ -445,6 +457,7 @@ class LiveStatsPrinter:
         d = self._drops.tick_values()
         lines = [
             format_stats_line(tick, d["kdrop"], d["kdrop_total"], d["ifdrop"], d["ifdrop_total"])
+            + (self.suffix() if self.suffix else "")
         ]
         if self._top_n > 0:
             t = self._table

@@ -22,13 +22,15 @@ log = logging.getLogger(__name__)
 
 def flow_options(cfg: Config, keep_expired: bool = False) -> FlowOptions:
     """The flow table settings a Config asks for."""
+    ipfix = cfg.output.ipfix.collector is not None  # the exporter reads expired flows
     return FlowOptions(
         max_flows=cfg.flow.max_flows,
         timeout_secs=cfg.flow.timeout_secs,
         rtt=cfg.analysis.rtt,
         retrans=cfg.analysis.retrans,
         out_of_order=cfg.analysis.out_of_order,
-        keep_expired=keep_expired,
+        keep_expired=keep_expired or ipfix,
+        export_columns=ipfix,
     )
 
 
@@ -110,6 +112,7 @@ class OfflineRun:
         if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
             interval_ns = cfg.web.tick_ms * 1_000_000
         processor: Any
+        stats_printer: Any = None
         if cfg.pipeline.enabled:  # sharded: stats lines and ticks come from the aggregator
             from netscope.pipeline.sharded import PipelineProcessor
 
@@ -121,6 +124,7 @@ class OfflineRun:
             processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
             if cfg.stats.enabled:
                 processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
+            stats_printer = processor.on_tick
             processor.flows.on_expired = expired_sink
         dashboard = None
         if cfg.web.enabled:
@@ -135,6 +139,11 @@ class OfflineRun:
                 source.close()
                 raise
             processor.on_tick = dashboard.tick_handler(processor.on_tick)
+        from netscope.sinks.ipfix import wiring as ipfix_wiring
+
+        ipfix = ipfix_wiring.attach(
+            cfg, processor, flow_options(cfg), False, dashboard, stats_printer
+        )  # --export-ipfix (None when off)
         try:
             anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
         except BaseException:
@@ -198,11 +207,13 @@ class OfflineRun:
         finally:
             source.close()
         banner.finish(sorted(source.report.link_types))  # an empty capture: still say so
+        ipfix_rows = ipfix_wiring.finish(ipfix, processor)  # before the dashboard's last frame
         if dashboard is not None:
             dashboard.finish()
         if source.report.warning:
             print(f"warning: {source.report.warning}", file=self.err)
         stage_rows, stage_failure = stage.close()
+        stage_rows += ipfix_rows
         extra, export_failure = self._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
         extra = stage_rows + extra + alert_rows

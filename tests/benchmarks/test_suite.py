@@ -26,6 +26,7 @@ from benchmarks import (
     bench_bpf,
     bench_e2e_decode,
     bench_flows,
+    bench_ipfix,
     bench_parse,
     bench_pipeline,
     bench_process,
@@ -123,7 +124,7 @@ def test_assemble_rejects_unknown_names() -> None:
 
 def test_spec_rows_cover_the_spec() -> None:
     names = [name for name, _ in suite.SPEC_ROWS]
-    assert len(names) == len(set(names)) == 18
+    assert len(names) == len(set(names)) == 20
     assert names[0].startswith("parse_packet") and names[-1].startswith("dashboard")
     claimed = [n for rows in suite.SECTION_ROWS.values() for n in rows]
     assert sorted(claimed) == sorted(names)
@@ -181,6 +182,10 @@ def _fake_results() -> dict[str, Any]:
             "n/a: no chromium",
         ),
         "startup": _startup_report(0.2, 0.3),
+        "ipfix": {
+            "encode": [0.4, 0.2],
+            "process": {"netscope": [1.0, 0.9], "netscope --export-ipfix": [1.0, 0.95]},
+        },
     }
 
 
@@ -206,13 +211,18 @@ def _all_figures(r: dict[str, Any]) -> list[Figure]:
         bench_process.cold_figure(p),
         bench_process.dashboard_figure(p),
         *bench_startup.figures(r["startup"]),
+        *bench_ipfix.figures(r["ipfix"]),
     ]
 
 
 def test_every_module_fills_its_spec_rows() -> None:
     table = suite.assemble(_all_figures(_fake_results()), {})
     by_name = {f.name: f for f in table}
-    assert len(by_name) == 18
+    assert len(by_name) == 20
+    assert by_name["IPFIX encode, 1M flows (CPU)"].status == PASS  # best 0.2 s
+    assert by_name["IPFIX export overhead, whole process"].measured_value == pytest.approx(
+        (0.95 / 0.9 - 1) * 100
+    )
     status = {name: f.status for name, f in by_name.items()}
     assert status["parse_packet, 54-byte SYN"] == FAIL  # 22.9 ns
     assert by_name["parse_packet, 54-byte SYN"].measured_value == pytest.approx(
@@ -511,7 +521,7 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout[proc.stdout.index("== SPEC §9 targets") :].splitlines()
     assert table[1].split() == ["figure", "target", "measured", "status"]
-    assert len(table) == 3 + 18 + 3  # title, head, rule; rows; counts, source, machine
+    assert len(table) == 3 + 20 + 3  # title, head, rule; rows; counts, source, machine
     figures = json.loads(out_json.read_text())["figures"]
     assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
     not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}

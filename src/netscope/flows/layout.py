@@ -31,6 +31,19 @@ I_OUT_TS_AB = 11  # send time of the oldest outstanding a→b segment (inline RT
 I_OUT_TS_BA = 12
 I64_WIDTH = 13
 
+# Flow-export columns (issue 17, IPFIX): FlowOptions.export_columns appends X_WIDTH int64
+# columns after the mode's i64 width; their first index is p[P_EXPORT_COL] (-1 = absent).
+# The flow kernel only adds the IP bytes; the X_SENT_* columns belong to the exporter (what it
+# already exported, so active-timeout records carry deltas).
+X_IPB_AB = 0  # IP-level bytes a→b: the sum of the IP total lengths (not wire lengths)
+X_IPB_BA = 1
+X_SENT_PKTS_AB = 2  # packets a→b already exported
+X_SENT_PKTS_BA = 3
+X_SENT_IPB_AB = 4  # IP bytes a→b already exported
+X_SENT_IPB_BA = 5
+X_SENT_NS = 6  # capture time of the flow's last active-timeout export (0 = never)
+X_WIDTH = 7
+
 # f64: float64[rows, F64_WIDTH] — RTT in milliseconds (deep mode only)
 F_RTT_LAST = 0
 F_RTT_MIN = 1
@@ -52,7 +65,11 @@ B_CLIENT = 1  # CLIENT_*
 B_SEQFLAGS = 2  # SEQF_* bits
 B_FIN_SIDE = 3  # which side sent the first FIN (0 a, 1 b)
 B_LIVE = 4  # 1 while the row holds a flow
-U8_WIDTH = 5
+# -- flow-export additions (issue 17, IPFIX): written only when the table was built with
+# FlowOptions.export_columns (p[P_EXPORT_COL] >= 0), so the default path does no extra work
+B_TCPF_AB = 5  # union of TCP flags seen a→b since the flow's last export
+B_TCPF_BA = 6
+U8_WIDTH = 7
 
 SEQF_HAVE_END_AB = 1
 SEQF_HAVE_END_BA = 2

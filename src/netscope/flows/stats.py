@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TextIO
 
 from netscope.flows.records import records_from_rows
@@ -34,9 +35,10 @@ class StatsPrinter:
         self._out = out
         self._table = table
         self._top_n = top_n
+        self.suffix: Callable[[], str] | None = None  # e.g. the IPFIX exporter's drops
 
     def __call__(self, tick: Tick) -> None:
-        lines = [format_stats_line(tick)]
+        lines = [format_stats_line(tick) + (self.suffix() if self.suffix else "")]
         if self._top_n > 0:
             t = self._table
             rows = t.top_rows(self._top_n)

@@ -52,6 +52,9 @@ class FlowOptions:
     keep_expired: bool = False  # buffer expired/evicted flows for a sink
     # rows allocated up front; 0 = min(max_flows, INITIAL_ROWS). --synthetic-flows pre-sizes.
     initial_flows: int = 0
+    # flow-export columns (layout.X_*: IP bytes per direction, already-exported counters) and
+    # the per-direction TCP flag unions (layout.B_TCPF_*); off = the kernel skips that work
+    export_columns: bool = False
 
     @property
     def scale_mode(self) -> bool:
@@ -116,6 +119,7 @@ class FlowTable:
         self.p[K.P_OOO] = int(opts.out_of_order)
         self.p[K.P_TICK_AT_NS] = np.iinfo(np.int64).max
         self.p[K.P_KEEP_EXPIRED] = int(opts.keep_expired)
+        self.p[K.P_EXPORT_COL] = self.export_col if opts.export_columns else -1
         # sized from the cap, not the initial rows: the pool does not grow with the table
         cap_rows = opts.max_flows if opts.max_flows > 0 else MAX_RING_SLOTS
         ring_slots = min(MAX_RING_SLOTS, max(1024, 2 * cap_rows)) if opts.rtt else 1
@@ -125,7 +129,7 @@ class FlowTable:
             (EXPIRED_BUFFER if opts.keep_expired else 1, L.KEY_WIDTH), np.uint64
         )
         n_exp = self.exp_keys.shape[0]
-        self.exp_i64 = np.zeros((n_exp, L.I64_WIDTH), dtype=np.int64)
+        self.exp_i64 = np.zeros((n_exp, max(L.I64_WIDTH, self.i64.shape[1])), dtype=np.int64)
         self.exp_f64 = np.zeros((n_exp, L.F64_WIDTH), dtype=np.float64)
         self.exp_u8 = np.zeros((n_exp, L.U8_WIDTH), dtype=np.uint8)
         self.exp_reason = np.zeros(n_exp, dtype=np.uint8)
@@ -137,7 +141,7 @@ class FlowTable:
         # np.full (not np.zeros) writes every page now: the table is pre-sized memory the
         # hot path owns, so new flows never pay first-touch page faults mid-capture.
         self.keys = np.full((rows, L.KEY_WIDTH), 0, dtype=np.uint64)
-        self.i64 = np.full((rows, L.I64_WIDTH if deep else L.I64_SCALE_WIDTH), 0, dtype=np.int64)
+        self.i64 = np.full((rows, self.i64_width(self.options)), 0, dtype=np.int64)
         self.u8 = np.full((rows, L.U8_WIDTH), 0, dtype=np.uint8)
         self.f64 = np.full((rows if deep else 1, L.F64_WIDTH), 0.0, dtype=np.float64)
         self.u32 = np.full((rows if deep else 1, L.U32_WIDTH), 0, dtype=np.uint32)
@@ -155,6 +159,19 @@ class FlowTable:
         self.ring_ts = np.zeros((slots, L.RTT_RING if self.options.rtt else 1), dtype=np.int64)
         self.ring_meta = np.zeros((slots, 2), dtype=np.int32)
         self.ring_free = np.arange(slots - 1, -1, -1, dtype=np.int32)
+
+    @staticmethod
+    def i64_width(options: FlowOptions) -> int:
+        """Columns of the i64 matrix: the mode's width, plus the export columns if asked."""
+        base = L.I64_SCALE_WIDTH if options.scale_mode else L.I64_WIDTH
+        return base + (L.X_WIDTH if options.export_columns else 0)
+
+    @property
+    def export_col(self) -> int:
+        """Index of the first flow-export i64 column (layout.X_*); -1 if not allocated."""
+        if not self.options.export_columns:
+            return -1
+        return L.I64_SCALE_WIDTH if self.options.scale_mode else L.I64_WIDTH
 
     @property
     def capacity(self) -> int:
@@ -208,7 +225,7 @@ class FlowTable:
     def row_bytes(options: FlowOptions) -> int:
         """Bytes one row costs in every per-row matrix (index excluded)."""
         deep = not options.scale_mode
-        i64 = L.I64_WIDTH if deep else L.I64_SCALE_WIDTH
+        i64 = FlowTable.i64_width(options)
         per = 8 * L.KEY_WIDTH + 8 * i64 + L.U8_WIDTH
         per += 4 * (L.LINK_WIDTH if options.rtt else 2)
         if deep:
@@ -226,7 +243,8 @@ class FlowTable:
             slots = min(MAX_RING_SLOTS, max(1024, 2 * cap_rows))
             total += slots * (L.RTT_RING * 12 + 12)
         if options.keep_expired:
-            total += EXPIRED_BUFFER * (8 * L.KEY_WIDTH + 8 * L.I64_WIDTH + 8 * L.F64_WIDTH + 6)
+            i64 = max(L.I64_WIDTH, cls.i64_width(options))
+            total += EXPIRED_BUFFER * (8 * L.KEY_WIDTH + 8 * i64 + 8 * L.F64_WIDTH + L.U8_WIDTH + 1)
         return total
 
     @classmethod
@@ -276,6 +294,8 @@ class FlowTable:
                 cols.seq,
                 cols.ack,
                 cols.payload_len,
+                cols.l3_off,
+                cols.payload_off,
                 self.keys,
                 self.i64,
                 self.f64,

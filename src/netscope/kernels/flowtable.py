@@ -26,6 +26,7 @@ from netscope.flows.layout import (
     B_LIVE,
     B_SEQFLAGS,
     B_STATE,
+    B_TCPF_AB,
     CLIENT_A,
     CLIENT_B,
     CLIENT_UNKNOWN,
@@ -88,6 +89,7 @@ from netscope.flows.layout import (
     TCP_STATE_SYN_ACK,
     TCP_STATE_SYN_SENT,
     TCP_STATE_UNKNOWN,
+    X_IPB_AB,
 )
 from netscope.kernels._jit import inline_helper, kernel, runtime_kernel
 from netscope.kernels.lists import list_append, list_unlink
@@ -101,7 +103,8 @@ P_RETRANS = 4
 P_OOO = 5
 P_TICK_AT_NS = 6
 P_KEEP_EXPIRED = 7
-P_WIDTH = 8
+P_EXPORT_COL = 8  # first flow-export i64 column (layout.X_*), -1 = no export columns
+P_WIDTH = 9
 
 SWEEP_EVERY_NS = 1_000_000_000  # inactivity is checked at most once per second of packet time
 
@@ -383,6 +386,8 @@ def observe(  # type: ignore[no-untyped-def]
     seq,
     ack,
     payload_len,
+    l3_off,
+    payload_off,
     keys,
     i64,
     f64,
@@ -411,6 +416,7 @@ def observe(  # type: ignore[no-untyped-def]
     timeout = p[P_TIMEOUT_NS]
     track_seq = p[P_TRACK_SEQ] != 0
     do_rtt = p[P_RTT] != 0
+    xcol = p[P_EXPORT_COL]
     # The LRU ends live in locals on the hot path: storing them to ``g`` every packet
     # makes each iteration's loads wait on the previous one's stores (~40 ns/packet).
     # ``g`` is synchronised before anything else reads it (removals, returns).
@@ -596,6 +602,13 @@ def observe(  # type: ignore[no-untyped-def]
         i64[row, I_BYTES_AB + d] += wl
         i64[row, I_DELTA_BYTES] += wl
         i64[row, I_DELTA_PKTS] += 1
+        if xcol >= 0:
+            # flow export (issue 17): IP total length = IP + transport headers + payload
+            i64[row, xcol + X_IPB_AB + d] += np.int64(payload_off[i] - l3_off[i]) + np.int64(
+                payload_len[i]
+            )
+            if is_tcp:
+                u8[row, B_TCPF_AB + d] |= flags
         if not is_tcp:
             continue
 

@@ -196,6 +196,8 @@ class WebFeed:
         self.next_id = 1  # global id of the next packet observed (= the CLI's #index)
         self.dropped_messages = 0
         self.alerts_total = 0
+        # other outputs' counters for /metrics (the IPFIX exporter's), merged into totals()
+        self.extra_totals: Callable[[], dict[str, int]] | None = None
         self._tick_ids: deque[int] = deque(maxlen=MAX_FRAME_PACKETS)
         self._alerts: deque[dict[str, Any]] = deque(maxlen=1000)
         self._alerts_lock = threading.Lock()
@@ -307,6 +309,7 @@ class WebFeed:
             "kernel_drops": kernel,
             "interface_drops": iface,
             "web_dropped_messages": self.dropped_messages,
+            **(self.extra_totals() if self.extra_totals is not None else {}),
         }
 
     def on_tick(self, tick: Any) -> None:

@@ -57,6 +57,13 @@ COUNTERS = (
     ),
     ("kernel_drops", "netscope_kernel_drops", "Total kernel/libpcap dropped packets."),
     ("interface_drops", "netscope_kernel_if_drops", "Total interface-level dropped packets."),
+    ("ipfix_records", "netscope_ipfix_records", "Flow records encoded for IPFIX export."),
+    ("ipfix_messages_sent", "netscope_ipfix_messages_sent", "IPFIX messages sent."),
+    (
+        "ipfix_dropped_messages",
+        "netscope_ipfix_dropped_messages",
+        "IPFIX messages lost: sender queue full or collector unreachable.",
+    ),
     (
         "web_dropped_messages",
         "netscope_web_dropped_ticks",
