@@ -25,7 +25,7 @@ LIKELY_SERVER_PORTS: frozenset[int] = frozenset(
         # irc, http-alt, dnp3, vxlan, geneve, teredo, ayiya
         6666, 6667, 6668, 6669, 8000, 8080, 8888, 20000, 4789, 6081, 3544, 5072,
         # quic and dtls over udp
-        443, 784, 853, 4433,
+        784, 853, 4433,
     }
 )  # fmt: skip
 

@@ -445,8 +445,7 @@ def observe(  # type: ignore[no-untyped-def]
                 if reuse and zb[row, ZB_CLOSED] == 0:
                     reuse = False
                 rejected = (
-                    zb[row, ZB_STATE + 1 - o] == EP_RESET
-                    and zb[row, ZB_STATE + o] == EP_SYN_SENT
+                    zb[row, ZB_STATE + 1 - o] == EP_RESET and zb[row, ZB_STATE + o] == EP_SYN_SENT
                 )
                 if reuse and sq == zs[row, ZS_START + conn_orig] and not rejected:
                     # (a SYN retried after a reject is a new connection for Zeek even
@@ -512,11 +511,7 @@ def observe(  # type: ignore[no-untyped-def]
         # ---- counts every protocol shares ----
         # Zeek stops moving a TCP connection's last time once both endpoints have
         # closed or reset (later packets still count)
-        ended = (
-            is_tcp
-            and zb[row, ZB_STATE] >= EP_CLOSED
-            and zb[row, ZB_STATE + 1] >= EP_CLOSED
-        )
+        ended = is_tcp and zb[row, ZB_STATE] >= EP_CLOSED and zb[row, ZB_STATE + 1] >= EP_CLOSED
         if ts > zi[row, Z_LAST]:
             if not ended:
                 zi[row, Z_LAST] = ts
