@@ -54,8 +54,15 @@ KNOWN: dict[tuple[str, int, int, int], tuple[tuple[str, ...], str]] = {
     ("chksums-localhost-bad-chksum.pcap", 80, 53246, 0): (("unmatched",), CHECKSUM),
     ("globus-url-copy.pcap", 35391, 55968, 0): (
         (
-            "conn_state", "history", "orig_pkts", "resp_pkts", "orig_ip_bytes",
-            "resp_ip_bytes", "orig_bytes", "resp_bytes", "duration",
+            "conn_state",
+            "history",
+            "orig_pkts",
+            "resp_pkts",
+            "orig_ip_bytes",
+            "resp_ip_bytes",
+            "orig_bytes",
+            "resp_bytes",
+            "duration",
         ),
         GRIDFTP,
     ),
@@ -97,10 +104,10 @@ def conn_records(trace: Path) -> list[dict[str, Any]]:
 
 def _differences(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     diff = [f for f in COMPARED if ours[f] != theirs[f]]
-    if (theirs["duration"] is None) != (ours["duration"] is None):
-        diff.append("duration")
-    elif theirs["duration"] is not None and abs(float(ours["duration"]) - theirs["duration"]) > (
-        1e-6 + 1e-9
+    if (
+        (theirs["duration"] is None) != (ours["duration"] is None)
+        or theirs["duration"] is not None
+        and abs(float(ours["duration"]) - theirs["duration"]) > (1e-6 + 1e-9)
     ):
         diff.append("duration")
     return diff

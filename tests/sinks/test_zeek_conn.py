@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import REPO_ROOT, run_cli
 from zat.zeek_log_reader import ZeekLogReader
 
 from netscope.sinks.zeek_conn import FIELDS
-from tests.conftest import REPO_ROOT, run_cli
 
 ORACLE = REPO_ROOT.parent / "shared" / "zeek-conn" / "traces"
 POP3 = ORACLE / "pop3-pop3.pcap"
