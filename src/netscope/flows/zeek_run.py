@@ -10,7 +10,6 @@ from typing import Any
 
 from netscope.config import Config, FlowConfig
 from netscope.errors import OutputError, UsageError
-from netscope.flows.zeek import ZeekConnTracker
 
 
 def zeek_timeout(cfg: Config) -> float | None:
@@ -25,6 +24,8 @@ class ZeekConnExport:
     """The tracker (a batch observer) and the conn.log sink it feeds."""
 
     def __init__(self, cfg: Config) -> None:
+        # imported here: runs without a conn.log never load the Zeek kernel module
+        from netscope.flows.zeek import ZeekConnTracker
         from netscope.sinks.zeek_conn import ZeekConnSink
 
         out = cfg.output

@@ -40,28 +40,30 @@ from netscope.kernels._jit import inline_helper, kernel
 from netscope.kernels.flowtable import _find, _index_delete, _index_insert, flow_hash
 
 # ---- int64 columns (zi); "+ d" columns come in an A/B pair ----
+# The columns every packet touches come first (2.5 cache lines of a 5-line, 64-byte
+# aligned row); event-only ones (history bookkeeping, counters) after them.
 Z_FIRST = 0
 Z_LAST = 1
-Z_PKTS = 2  # + d
-Z_IPB = 4  # + d
-Z_LAST_REL = 6  # + d: highest sequence end sent, relative to the start sequence
-Z_ACK_REL = 8  # + d: highest ACK the peer sent for d's data (relative)
-Z_MISSED = 10  # + d
-Z_HOLE_S = 12  # + d: pending gap in d's data (relative), empty when S >= E
-Z_HOLE_E = 14  # + d
-Z_PAY = 16  # + d: UDP/ICMP payload bytes
-Z_CLOSE_AT = 18  # close/reset/partial-close removal time (ns), I64 max = none
-Z_ATTEMPT_AT = 19  # tcp_attempt_delay check time (ns)
-Z_HLS = 20  # + d: relative seq of the last SYN recorded in the history
-Z_HLF = 22  # + d
-Z_HLR = 24  # + d
-Z_RX_CNT = 26  # + d: retransmissions (scaled 'T' letters)
-Z_RX_THR = 28  # + d
-Z_W0_CNT = 30  # + d: zero windows (scaled 'W' letters)
-Z_W0_THR = 32  # + d
-Z_ACKMISS = 34  # + d: relative position up to which acked-but-unseen data was counted
-Z_HSEEN = 36  # + d: history letters already recorded (HB_* bits)
-ZI_WIDTH = 38
+Z_CLOSE_AT = 2  # close/reset/partial-close removal time (ns), I64 max = none
+Z_ATTEMPT_AT = 3  # tcp_attempt_delay check time (ns)
+Z_PKTS = 4  # + d
+Z_IPB = 6  # + d
+Z_LAST_REL = 8  # + d: highest sequence end sent, relative to the start sequence
+Z_ACK_REL = 10  # + d: highest ACK the peer sent for d's data (relative)
+Z_HSEEN = 12  # + d: history letters already recorded (HB_* bits)
+Z_ACKMISS = 14  # + d: relative position up to which acked-but-unseen data was counted
+Z_HOLE_S = 16  # + d: pending gap in d's data (relative), empty when S >= E
+Z_HOLE_E = 18  # + d
+Z_MISSED = 20  # + d
+Z_PAY = 22  # + d: UDP/ICMP payload bytes
+Z_HLS = 24  # + d: relative seq of the last SYN recorded in the history
+Z_HLF = 26  # + d
+Z_HLR = 28  # + d
+Z_RX_CNT = 30  # + d: retransmissions (scaled 'T' letters)
+Z_RX_THR = 32  # + d
+Z_W0_CNT = 34  # + d: zero windows (scaled 'W' letters)
+Z_W0_THR = 36  # + d
+ZI_WIDTH = 40  # 320 bytes: rows start on a cache line
 
 # ---- uint32 columns (zs) ----
 ZS_START = 0  # + d: start sequence

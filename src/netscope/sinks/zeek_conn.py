@@ -12,7 +12,6 @@ integer microseconds); only the final join into text is per record.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import socket
@@ -66,31 +65,45 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+_B62_BYTES = np.frombuffer(_B62.encode("ascii"), dtype=np.uint8)
+
+
+def _base62(values: np.ndarray, digits: int) -> np.ndarray:
+    """uint8[n, digits] base-62 characters of ``values`` (uint64), least significant first."""
+    out = np.empty((values.shape[0], digits), dtype=np.uint8)
+    v = values.copy()
+    for k in range(digits):
+        out[:, k] = _B62_BYTES[(v % np.uint64(62)).astype(np.intp)]
+        v //= np.uint64(62)
+    return out
+
+
 def _uids(keys: np.ndarray, first_ns: np.ndarray) -> list[str]:
-    """Zeek-style uids (``C`` + base62): a hash of the 5-tuple and start time, so a
-    rerun over the same input gives the same uids (Zeek's are random unless seeded)."""
+    """Zeek-style uids (``C`` + 17 base-62 characters, as Zeek's): a hash of the 5-tuple
+    and start time, so a rerun over the same input gives the same uids (Zeek's are random
+    unless seeded). Vectorised: 11 characters from one 64-bit hash, 6 from a second."""
     h = first_ns.astype(np.uint64)
     for c in range(keys.shape[1]):
         h = _mix(h ^ keys[:, c])
     lo = _mix(h ^ np.uint64(0x9E3779B97F4A7C15))
-    out = []
-    for a, b in zip(h.tolist(), lo.tolist(), strict=True):
-        v = (a << 64) | b
-        chars = []
-        for _ in range(17):
-            v, r = divmod(v, 62)
-            chars.append(_B62[r])
-        out.append("C" + "".join(chars))
-    return out
+    n = h.shape[0]
+    chars = np.empty((n, 18), dtype=np.uint8)
+    chars[:, 0] = ord("C")
+    chars[:, 1:12] = _base62(h, 11)
+    chars[:, 12:] = _base62(lo, 6)
+    return [u.decode("ascii") for u in chars.view("S18").reshape(n).tolist()]
 
 
 def _addresses(hi: np.ndarray, lo: np.ndarray, version: np.ndarray) -> list[str]:
+    """Text addresses (inet_ntop: RFC 5952 for IPv6, as Zeek prints them)."""
     out = []
+    ntoa = socket.inet_ntoa
+    ntop = socket.inet_ntop
     for h, low, v in zip(hi.tolist(), lo.tolist(), version.tolist(), strict=True):
         if v == 4:
-            out.append(socket.inet_ntoa((low & 0xFFFFFFFF).to_bytes(4, "big")))
+            out.append(ntoa((low & 0xFFFFFFFF).to_bytes(4, "big")))
         else:
-            out.append(str(ipaddress.IPv6Address((h << 64) | low)))
+            out.append(ntop(socket.AF_INET6, ((h << 64) | low).to_bytes(16, "big")))
     return out
 
 
@@ -217,11 +230,12 @@ class ZeekConnTsvWriter(_LogFile):
     def __call__(self, batch: ZeekConnBatch) -> None:
         cols = conn_columns(batch)
         n = cols.pop("_n")
-        order = [name for name, _ in FIELDS]
-        columns = [cols.get(name) or [None] * n for name in order]
-        lines = []
-        for values in zip(*columns, strict=True):
-            lines.append("\t".join(UNSET if v is None else str(v) for v in values))
+        unset = [UNSET] * n
+        columns = [
+            [UNSET if v is None else str(v) for v in cols[name]] if name in cols else unset
+            for name, _ in FIELDS
+        ]
+        lines = ["\t".join(values) for values in zip(*columns, strict=True)]
         if lines:
             self.write("\n".join(lines) + "\n")
             self.lines += len(lines)
