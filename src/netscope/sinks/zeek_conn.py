@@ -91,8 +91,8 @@ def _uids(keys: np.ndarray, first_ns: np.ndarray) -> list[str]:
     chars[:, 0] = ord("C")
     chars[:, 1:12] = _base62(h, 11)
     chars[:, 12:] = _base62(lo, 6)
-    packed: list[bytes] = chars.view("S18").reshape(n).tolist()
-    return [u.decode("ascii") for u in packed]
+    packed = chars.view("S18").reshape(n)
+    return [bytes(u).decode("ascii") for u in packed]
 
 
 def _addresses(hi: np.ndarray, lo: np.ndarray, version: np.ndarray) -> list[str]:
