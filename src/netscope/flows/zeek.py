@@ -86,7 +86,6 @@ class ZeekConnTracker:
     def _alloc(self, rows: int) -> None:
         self.keys = np.zeros((rows, 5), dtype=np.uint64)
         self.zi = np.zeros((rows, K.ZI_WIDTH), dtype=np.int64)
-        self.zs = np.zeros((rows, K.ZS_WIDTH), dtype=np.uint32)
         self.zb = np.zeros((rows, K.ZB_WIDTH), dtype=np.uint8)
         self.hist = np.zeros((rows, K.HIST_MAX), dtype=np.uint8)
         self._alloc_index(rows)
@@ -110,7 +109,7 @@ class ZeekConnTracker:
         """Double the rows (Zeek keeps every connection until its timers end it)."""
         old = self.capacity
         new = old * 2
-        for name in ("keys", "zi", "zs", "zb", "hist"):
+        for name in ("keys", "zi", "zb", "hist"):
             arr = getattr(self, name)
             grown = np.zeros((new, arr.shape[1]), dtype=arr.dtype)
             grown[:old] = arr
@@ -134,7 +133,7 @@ class ZeekConnTracker:
                 i, count, ts_ns, cols.err, cols.l3, cols.l3_off, cols.src_hi, cols.src_lo,
                 cols.dst_hi, cols.dst_lo, cols.proto, cols.l4_off, cols.sport, cols.dport,
                 cols.tcp_flags, cols.seq, cols.ack, cols.win, cols.icmp_type, cols.icmp_code,
-                cols.payload_off, cols.payload_len, self.keys, self.zi, self.zs, self.zb,
+                cols.payload_off, cols.payload_len, self.keys, self.zi, self.zb,
                 self.hist, self.idx_row, self.idx_tag, self.free_rows, self.g, self.p,
                 self.likely_ports, K.ICMP4_PAIR, K.ICMP6_PAIR, self.out_keys, self.out_i,
                 self.out_b, self.out_hist, self.out_x,
@@ -149,7 +148,7 @@ class ZeekConnTracker:
     def _sweep(self, now_ns: int, flush_all: bool) -> None:
         while True:
             status = K.sweep(
-                now_ns, self.keys, self.zi, self.zs, self.zb, self.hist, self.idx_row,
+                now_ns, self.keys, self.zi, self.zb, self.hist, self.idx_row,
                 self.idx_tag, self.free_rows, self.g, self.p, self.out_keys, self.out_i,
                 self.out_b, self.out_hist, self.out_x, flush_all,
             )  # fmt: skip

@@ -40,7 +40,7 @@ from netscope.kernels._jit import inline_helper, kernel
 from netscope.kernels.flowtable import _find, _index_delete, _index_insert, flow_hash
 
 # ---- int64 columns (zi); "+ d" columns come in an A/B pair ----
-# The columns every packet touches come first (2.5 cache lines of a 5-line, 64-byte
+# The columns every packet touches come first (3 cache lines of a 5-line, 64-byte
 # aligned row); event-only ones (history bookkeeping, counters) after them.
 Z_FIRST = 0
 Z_LAST = 1
@@ -54,20 +54,17 @@ Z_HSEEN = 12  # + d: history letters already recorded (HB_* bits)
 Z_ACKMISS = 14  # + d: relative position up to which acked-but-unseen data was counted
 Z_HOLE_S = 16  # + d: pending gap in d's data (relative), empty when S >= E
 Z_HOLE_E = 18  # + d
-Z_MISSED = 20  # + d
-Z_PAY = 22  # + d: UDP/ICMP payload bytes
-Z_HLS = 24  # + d: relative seq of the last SYN recorded in the history
-Z_HLF = 26  # + d
-Z_HLR = 28  # + d
-Z_RX_CNT = 30  # + d: retransmissions (scaled 'T' letters)
-Z_RX_THR = 32  # + d
-Z_W0_CNT = 34  # + d: zero windows (scaled 'W' letters)
-Z_W0_THR = 36  # + d
+Z_START = 20  # + d: start sequence (a uint32 value)
+Z_MISSED = 22  # + d
+Z_PAY = 24  # + d: UDP/ICMP payload bytes
+Z_HLS = 26  # + d: relative seq of the last SYN recorded in the history
+Z_HLF = 28  # + d
+Z_HLR = 30  # + d
+Z_RX_CNT = 32  # + d: retransmissions (scaled 'T' letters)
+Z_RX_THR = 34  # + d
+Z_W0_CNT = 36  # + d: zero windows (scaled 'W' letters)
+Z_W0_THR = 38  # + d
 ZI_WIDTH = 40  # 320 bytes: rows start on a cache line
-
-# ---- uint32 columns (zs) ----
-ZS_START = 0  # + d: start sequence
-ZS_WIDTH = 2
 
 # ---- uint8 columns (zb) ----
 ZB_LIVE = 0
@@ -275,7 +272,7 @@ def _conn_state(zb, hist, row, proto):  # type: ignore[no-untyped-def]
 
 @inline_helper
 def _finish(  # type: ignore[no-untyped-def]
-    keys, zi, zs, zb, hist, idx_row, idx_tag, mask, free_rows, g,
+    keys, zi, zb, hist, idx_row, idx_tag, mask, free_rows, g,
     out_keys, out_i, out_b, out_hist, out_x, row,
 ):  # fmt: skip
     """Copy ``row`` to the out buffer (sizes and conn_state computed) and free it."""
@@ -346,7 +343,7 @@ def _expired(zi, zb, p, row, proto, ts):  # type: ignore[no-untyped-def]
 
 @kernel
 def sweep(  # type: ignore[no-untyped-def]
-    now, keys, zi, zs, zb, hist, idx_row, idx_tag, free_rows, g, p,
+    now, keys, zi, zb, hist, idx_row, idx_tag, free_rows, g, p,
     out_keys, out_i, out_b, out_hist, out_x, flush_all,
 ):  # fmt: skip
     """Finish every connection whose timers ran out by ``now`` (all when ``flush_all``).
@@ -362,7 +359,7 @@ def sweep(  # type: ignore[no-untyped-def]
             if g[G_OUT] >= cap:
                 return ST_OUT_FULL
             _finish(
-                keys, zi, zs, zb, hist, idx_row, idx_tag, mask, free_rows, g,
+                keys, zi, zb, hist, idx_row, idx_tag, mask, free_rows, g,
                 out_keys, out_i, out_b, out_hist, out_x, row,
             )  # fmt: skip
     return ST_DONE
@@ -372,7 +369,7 @@ def sweep(  # type: ignore[no-untyped-def]
 def observe(  # type: ignore[no-untyped-def]
     start, count, ts_ns, err, l3, l3_off, src_hi, src_lo, dst_hi, dst_lo, proto, l4_off,
     sport, dport, tcp_flags, seq, ack, win, icmp_type, icmp_code, payload_off, payload_len,
-    keys, zi, zs, zb, hist, idx_row, idx_tag, free_rows, g, p, likely_port,
+    keys, zi, zb, hist, idx_row, idx_tag, free_rows, g, p, likely_port,
     icmp4_pair, icmp6_pair, out_keys, out_i, out_b, out_hist, out_x,
 ):  # fmt: skip
     """Fold packets ``[start, count)`` into the Zeek connection table.
@@ -385,7 +382,7 @@ def observe(  # type: ignore[no-untyped-def]
         ts = ts_ns[i]
         if ts >= g[G_NEXT_SWEEP]:
             st = sweep(
-                ts, keys, zi, zs, zb, hist, idx_row, idx_tag, free_rows, g, p,
+                ts, keys, zi, zb, hist, idx_row, idx_tag, free_rows, g, p,
                 out_keys, out_i, out_b, out_hist, out_x, False,
             )  # fmt: skip
             if st != ST_DONE:
@@ -449,7 +446,7 @@ def observe(  # type: ignore[no-untyped-def]
                 rejected = (
                     zb[row, ZB_STATE + 1 - o] == EP_RESET and zb[row, ZB_STATE + o] == EP_SYN_SENT
                 )
-                if reuse and sq == zs[row, ZS_START + conn_orig] and not rejected:
+                if reuse and sq == np.uint32(zi[row, Z_START + conn_orig]) and not rejected:
                     # (a SYN retried after a reject is a new connection for Zeek even
                     # with the same initial sequence number)
                     reuse = False
@@ -458,7 +455,7 @@ def observe(  # type: ignore[no-untyped-def]
                     and not ackf
                     and zb[row, ZB_STATE + conn_orig] == EP_SYN_ACK_SENT
                     and zb[row, ZB_STATE + 1 - o] == EP_INACTIVE
-                    and sq == zs[row, ZS_START + 1 - o]
+                    and sq == np.uint32(zi[row, Z_START + 1 - o])
                 ):
                     reuse = False
                 done = reuse
@@ -466,7 +463,7 @@ def observe(  # type: ignore[no-untyped-def]
                 if g[G_OUT] >= cap:
                     return i, ST_OUT_FULL
                 _finish(
-                    keys, zi, zs, zb, hist, idx_row, idx_tag, mask, free_rows, g,
+                    keys, zi, zb, hist, idx_row, idx_tag, mask, free_rows, g,
                     out_keys, out_i, out_b, out_hist, out_x, row,
                 )  # fmt: skip
                 row = -1
@@ -484,8 +481,6 @@ def observe(  # type: ignore[no-untyped-def]
                 zi[row, c] = 0
             for c in range(zb.shape[1]):
                 zb[row, c] = 0
-            zs[row, 0] = 0
-            zs[row, 1] = 0
             zi[row, Z_FIRST] = ts
             zi[row, Z_LAST] = ts
             zi[row, Z_CLOSE_AT] = NO_TIME
@@ -538,21 +533,21 @@ def observe(  # type: ignore[no-untyped-def]
         st = zb[row, ZB_STATE + d]
         if st == EP_INACTIVE:
             if syn:
-                zs[row, ZS_START + d] = sq
+                zi[row, Z_START + d] = np.int64(sq)
                 zi[row, Z_LAST_REL + d] = seglen
             else:
                 # a partial connection: number as though a SYN preceded this packet
-                zs[row, ZS_START + d] = np.uint32(sq - np.uint32(1))
+                zi[row, Z_START + d] = np.int64(np.uint32(sq - np.uint32(1)))
                 zi[row, Z_LAST_REL + d] = 1
             zi[row, Z_ACK_REL + d] = 0
             zi[row, Z_ACKMISS + d] = 0
-        elif syn and st != EP_CLOSED and sq != zs[row, ZS_START + d]:
-            zs[row, ZS_START + d] = sq  # SYN_seq_jump: a new start
+        elif syn and st != EP_CLOSED and sq != np.uint32(zi[row, Z_START + d]):
+            zi[row, Z_START + d] = np.int64(sq)  # SYN_seq_jump: a new start
             zi[row, Z_LAST_REL + d] = seglen
             zi[row, Z_ACK_REL + d] = 0
             zi[row, Z_ACKMISS + d] = 0
             zi[row, Z_HOLE_E + d] = zi[row, Z_HOLE_S + d]
-        start_seq = zs[row, ZS_START + d]
+        start_seq = np.uint32(zi[row, Z_START + d])
         last_rel = zi[row, Z_LAST_REL + d]
         rel_seq = _rel(start_seq, last_rel, sq)
 
@@ -631,7 +626,9 @@ def observe(  # type: ignore[no-untyped-def]
         # ---- the peer's view of acknowledged data (Zeek's update_ack_seq) ----
         pst = zb[row, ZB_STATE + peer]
         if ackf and pst != EP_INACTIVE:
-            a_rel = _rel(zs[row, ZS_START + peer], zi[row, Z_ACK_REL + peer], np.uint32(ack[i]))
+            a_rel = _rel(
+                np.uint32(zi[row, Z_START + peer]), zi[row, Z_ACK_REL + peer], np.uint32(ack[i])
+            )
             delta_ack = a_rel - zi[row, Z_ACK_REL + peer]
             if not (np.uint32(ack[i]) == 0 and delta_ack > TOO_LARGE_SEQ_DELTA) and delta_ack > 0:
                 zi[row, Z_ACK_REL + peer] = a_rel
