@@ -52,6 +52,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("community_id", "string"),
 )
 UNSET = "-"
+_LINE_FORMAT = "\t".join(["%s"] * len(FIELDS))  # one C-level format per line
+_MAYBE_UNSET = frozenset({"duration", "orig_bytes", "resp_bytes", "history"})
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -95,16 +97,28 @@ def _uids(keys: np.ndarray, first_ns: np.ndarray) -> list[str]:
     return [bytes(u).decode("ascii") for u in packed]
 
 
+_ADDR_CACHE: dict[tuple[int, int, int], str] = {}
+_ADDR_CACHE_MAX = 1 << 16
+
+
+def _address(hi: int, lo: int, version: int) -> str:
+    if version == 4:
+        return socket.inet_ntoa((lo & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
+
+
 def _addresses(hi: np.ndarray, lo: np.ndarray, version: np.ndarray) -> list[str]:
-    """Text addresses (inet_ntop: RFC 5952 for IPv6, as Zeek prints them)."""
+    """Text addresses (inet_ntop: RFC 5952 for IPv6, as Zeek prints them), memoised: a
+    capture's connections reuse few hosts (the cache is bounded and simply reset)."""
+    cache = _ADDR_CACHE
+    if len(cache) > _ADDR_CACHE_MAX:
+        cache.clear()
     out = []
-    ntoa = socket.inet_ntoa
-    ntop = socket.inet_ntop
-    for h, low, v in zip(hi.tolist(), lo.tolist(), version.tolist(), strict=True):
-        if v == 4:
-            out.append(ntoa((low & 0xFFFFFFFF).to_bytes(4, "big")))
-        else:
-            out.append(ntop(socket.AF_INET6, ((h << 64) | low).to_bytes(16, "big")))
+    for key in zip(hi.tolist(), lo.tolist(), version.tolist(), strict=True):
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = _address(*key)
+        out.append(text)
     return out
 
 
@@ -151,13 +165,10 @@ def conn_columns(batch: ZeekConnBatch) -> dict[str, Any]:
         version.astype(np.uint8), orig_hi, orig_lo, resp_hi, resp_lo,
         proto.astype(np.uint8), orig_p, resp_p,
     )  # fmt: skip
-    hlen = zb[:, K.ZB_HLEN].tolist()
-    hist_bytes = batch.hist[:n].tobytes()
+    # fixed-width bytes drop their trailing NULs: the stored letters, nothing else
     width = batch.hist.shape[1]
-    histories = [
-        hist_bytes[k * width : k * width + m].decode("ascii") if m else None
-        for k, m in enumerate(hlen)
-    ]
+    packed = np.ascontiguousarray(batch.hist[:n]).view(f"S{width}").reshape(n)
+    histories = [h.decode("ascii") or None for h in packed.tolist()]
     return {
         "ts": _seconds(first_us),
         "uid": _uids(keys, zi[:, K.Z_FIRST]),
@@ -233,10 +244,17 @@ class ZeekConnTsvWriter(_LogFile):
         n = cols.pop("_n")
         unset = [UNSET] * n
         columns = [
-            [UNSET if v is None else str(v) for v in cols[name]] if name in cols else unset
+            (
+                [UNSET if v is None else v for v in cols[name]]
+                if name in _MAYBE_UNSET
+                else cols[name]
+            )
+            if name in cols
+            else unset
             for name, _ in FIELDS
         ]
-        lines = ["\t".join(values) for values in zip(*columns, strict=True)]
+        fmt = _LINE_FORMAT
+        lines = [fmt % values for values in zip(*columns, strict=True)]
         if lines:
             self.write("\n".join(lines) + "\n")
             self.lines += len(lines)
