@@ -481,6 +481,8 @@ def observe(  # type: ignore[no-untyped-def]
                 zi[row, c] = 0
             for c in range(zb.shape[1]):
                 zb[row, c] = 0
+            for c in range(hist.shape[1]):
+                hist[row, c] = 0  # readers take the letters up to the first NUL
             zi[row, Z_FIRST] = ts
             zi[row, Z_LAST] = ts
             zi[row, Z_CLOSE_AT] = NO_TIME
