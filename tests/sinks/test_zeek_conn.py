@@ -130,3 +130,13 @@ def test_interrupted_run_leaves_a_valid_log(tmp_path: Path, sig: signal.Signals)
     assert rows
     for line in jsonl.read_text().splitlines():
         json.loads(line)
+
+
+def test_conn_log_on_stdout_moves_the_summary_to_stderr() -> None:
+    trace = _require(POP3)
+    res = run_cli(["--read-pcap", str(trace), "--quiet", "--export-zeek-conn", "-"])
+    assert res.code == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "#separator \\x09" and lines[-1].startswith("#close\t")
+    assert len([line for line in lines if not line.startswith("#")]) == 11
+    assert "Capture complete" in res.stderr
