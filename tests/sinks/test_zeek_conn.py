@@ -126,6 +126,7 @@ def test_interrupted_run_leaves_a_valid_log(tmp_path: Path, sig: signal.Signals)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
+    assert "(interrupted)" in out  # stopped mid-trace, not after it
     rows = _check_tsv(tsv)
     assert rows
     for line in jsonl.read_text().splitlines():
