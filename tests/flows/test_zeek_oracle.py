@@ -40,10 +40,6 @@ CHECKSUM = (
     "Zeek drops TCP segments with a bad checksum (history C/c) unless run with -C; "
     "NetScope does not verify TCP checksums, so it keeps them"
 )
-TSO_LENGTH = (
-    "an IPv4 packet with total length 0 (TSO capture): Zeek counts the header's 0, "
-    "NetScope the captured length"
-)
 GRIDFTP = (
     "Zeek's gridftp script stops analysing a GridFTP data channel once detected "
     "(skip_further_processing), freezing its state at S1; NetScope has no analyzers"
@@ -66,10 +62,6 @@ KNOWN: dict[tuple[str, int, int, int], tuple[tuple[str, ...], str]] = {
         ),
         GRIDFTP,
     ),
-    ("ldap-missing_krbtgt_ldap_request.pcapng", 63815, 389, 0): (("orig_ip_bytes",), TSO_LENGTH),
-    ("ldap-missing_ldap_logs.pcapng", 59327, 389, 0): (("orig_ip_bytes",), TSO_LENGTH),
-    ("ldap-missing_ldap_logs.pcapng", 59355, 389, 0): (("orig_ip_bytes",), TSO_LENGTH),
-    ("ldap-missing_ldap_logs.pcapng", 59356, 389, 0): (("orig_ip_bytes",), TSO_LENGTH),
 }
 
 

@@ -124,14 +124,17 @@ class ZeekConnTracker:
 
     def __call__(self, batch: PacketBatch, cols: DecodedColumns) -> None:
         """BatchObserver entry point."""
-        self.observe(batch.ts_ns, cols, batch.count)
+        self.observe(batch, cols)
 
-    def observe(self, ts_ns: np.ndarray, cols: DecodedColumns, count: int) -> None:
+    def observe(self, batch: PacketBatch, cols: DecodedColumns) -> None:
+        """Fold a decoded batch in (the raw bytes are read for the IP length fields)."""
         i = 0
+        count = batch.count
         while i < count:
             i, status = K.observe(
-                i, count, ts_ns, cols.err, cols.l3, cols.l3_off, cols.src_hi, cols.src_lo,
-                cols.dst_hi, cols.dst_lo, cols.proto, cols.l4_off, cols.sport, cols.dport,
+                i, count, batch.buf, batch.offsets, batch.ts_ns, cols.err, cols.l3,
+                cols.l3_off, cols.src_hi, cols.src_lo, cols.dst_hi, cols.dst_lo, cols.proto,
+                cols.l4_off, cols.sport, cols.dport,
                 cols.tcp_flags, cols.seq, cols.ack, cols.win, cols.icmp_type, cols.icmp_code,
                 cols.payload_off, cols.payload_len, self.keys, self.zi, self.zb,
                 self.hist, self.idx_row, self.idx_tag, self.free_rows, self.g, self.p,

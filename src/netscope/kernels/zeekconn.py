@@ -31,6 +31,7 @@ from netscope.constants import (
     IPPROTO_ICMPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    L3_IPV4,
     TCP_ACK,
     TCP_FIN,
     TCP_RST,
@@ -367,8 +368,9 @@ def sweep(  # type: ignore[no-untyped-def]
 
 @kernel
 def observe(  # type: ignore[no-untyped-def]
-    start, count, ts_ns, err, l3, l3_off, src_hi, src_lo, dst_hi, dst_lo, proto, l4_off,
-    sport, dport, tcp_flags, seq, ack, win, icmp_type, icmp_code, payload_off, payload_len,
+    start, count, buf, offsets, ts_ns, err, l3, l3_off, src_hi, src_lo, dst_hi, dst_lo,
+    proto, l4_off, sport, dport, tcp_flags, seq, ack, win, icmp_type, icmp_code,
+    payload_off, payload_len,
     keys, zi, zb, hist, idx_row, idx_tag, free_rows, g, p, likely_port,
     icmp4_pair, icmp6_pair, out_keys, out_i, out_b, out_hist, out_x,
 ):  # fmt: skip
@@ -517,7 +519,13 @@ def observe(  # type: ignore[no-untyped-def]
         elif ts < zi[row, Z_FIRST]:
             zi[row, Z_FIRST] = ts
         plen = np.int64(payload_len[i])
-        iplen = np.int64(payload_off[i] - l3_off[i]) + plen
+        # IP bytes as Zeek counts them: the header's length field (IPv4 total length,
+        # IPv6 payload length + 40), even when it is 0 in a TSO capture
+        ip_at = offsets[i] + l3_off[i]
+        if l3[i] == L3_IPV4:
+            iplen = (np.int64(buf[ip_at + 2]) << 8) | np.int64(buf[ip_at + 3])
+        else:
+            iplen = ((np.int64(buf[ip_at + 4]) << 8) | np.int64(buf[ip_at + 5])) + 40
         zi[row, Z_PKTS + d] += 1
         zi[row, Z_IPB + d] += iplen
         is_orig = zb[row, ZB_ORIG] == d
