@@ -64,9 +64,16 @@ def test_tsv_and_json_read_back(tmp_path: Path) -> None:
     rej = [r for r in rows if r["conn_state"] == "REJ"]
     assert all(r["history"] == "Sr" and r["orig_pkts"] == 1 for r in rej)
     assert all(str(r["uid"]).startswith("C") for r in rows)
+    # 192.168.0.4 is private (local), the mail servers are not: Zeek's T / F
+    raw = [line.split("\t") for line in tsv.read_text().splitlines() if line[0] != "#"]
+    names = [name for name, _ in FIELDS]
+    assert {(r[names.index("local_orig")], r[names.index("local_resp")]) for r in raw} == {
+        ("T", "F")
+    }
     objs = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(objs) == 11
     assert {"id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "community_id"} <= set(objs[0])
+    assert objs[0]["local_orig"] is True and objs[0]["local_resp"] is False
     assert "service" not in objs[0]  # unset fields are left out, as Zeek's JSON does
     assert sorted(o["uid"] for o in objs) == sorted(str(r["uid"]) for r in rows)
 

@@ -54,6 +54,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
 UNSET = "-"
 _LINE_FORMAT = "\t".join(["%s"] * len(FIELDS))  # one C-level format per line
 _MAYBE_UNSET = frozenset({"duration", "orig_bytes", "resp_bytes", "history"})
+_BOOLS = frozenset({"local_orig", "local_resp"})  # Zeek's TSV writes T / F
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -127,6 +128,31 @@ def _seconds(us: np.ndarray) -> list[str]:
     return [f"{v // 1_000_000}.{v % 1_000_000:06d}" for v in us.tolist()]
 
 
+# Zeek's Site::private_address_space, which Zeek (>= 6, private_address_space_is_local = T)
+# treats as local when Site::local_nets is not set: (version, hi mask, hi value, lo mask, lo value)
+_PRIVATE_NETS: tuple[tuple[int, int, int, int, int], ...] = (
+    (4, 0, 0, 0xFF000000, 0x0A000000),  # 10.0.0.0/8
+    (4, 0, 0, 0xFFFF0000, 0xC0A80000),  # 192.168.0.0/16
+    (4, 0, 0, 0xFFF00000, 0xAC100000),  # 172.16.0.0/12
+    (4, 0, 0, 0xFFC00000, 0x64400000),  # 100.64.0.0/10
+    (4, 0, 0, 0xFF000000, 0x7F000000),  # 127.0.0.0/8
+    (6, 0xFFC0000000000000, 0xFE80000000000000, 0, 0),  # fe80::/10
+    (6, 0xFFFFFFFFFFFFFFFF, 0, 0xFFFFFFFFFFFFFFFF, 1),  # ::1/128
+)
+
+
+def _is_local(hi: np.ndarray, lo: np.ndarray, version: np.ndarray) -> np.ndarray:
+    """Whether each address is in Zeek's private address space (vectorised)."""
+    local = np.zeros(hi.shape[0], dtype=bool)
+    for ver, hmask, hval, lmask, lval in _PRIVATE_NETS:
+        local |= (
+            (version == ver)
+            & ((hi & np.uint64(hmask)) == np.uint64(hval))
+            & ((lo & np.uint64(lmask)) == np.uint64(lval))
+        )
+    return local
+
+
 def conn_columns(batch: ZeekConnBatch) -> dict[str, Any]:
     """The conn.log fields of a finished batch as Python lists (None = unset)."""
     from netscope.flows.community_id import community_ids
@@ -181,6 +207,8 @@ def conn_columns(batch: ZeekConnBatch) -> dict[str, Any]:
         "orig_bytes": [b if ok else None for b, ok in zip(orig_bytes, has_dur, strict=True)],
         "resp_bytes": [b if ok else None for b, ok in zip(resp_bytes, has_dur, strict=True)],
         "conn_state": [K.CONN_STATES[c] for c in x[:, K.X_STATE].tolist()],
+        "local_orig": _is_local(orig_hi, orig_lo, version).tolist(),
+        "local_resp": _is_local(resp_hi, resp_lo, version).tolist(),
         "missed_bytes": zi[rows, K.Z_MISSED + o].tolist(),
         "history": histories,
         "orig_pkts": zi[rows, K.Z_PKTS + o].tolist(),
@@ -243,6 +271,8 @@ class ZeekConnTsvWriter(_LogFile):
         cols = conn_columns(batch)
         n = cols.pop("_n")
         unset = [UNSET] * n
+        for name in _BOOLS:
+            cols[name] = ["T" if v else "F" for v in cols[name]]
         columns = [
             (
                 [UNSET if v is None else v for v in cols[name]]
