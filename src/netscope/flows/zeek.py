@@ -132,7 +132,8 @@ class ZeekConnTracker:
         count = batch.count
         while i < count:
             i, status = K.observe(
-                i, count, batch.buf, batch.offsets, batch.ts_ns, cols.err, cols.l3,
+                i, count, batch.buf, batch.offsets, batch.caplens, batch.ts_ns, cols.err,
+                cols.l3,
                 cols.l3_off, cols.src_hi, cols.src_lo, cols.dst_hi, cols.dst_lo, cols.proto,
                 cols.l4_off, cols.sport, cols.dport,
                 cols.tcp_flags, cols.seq, cols.ack, cols.win, cols.icmp_type, cols.icmp_code,

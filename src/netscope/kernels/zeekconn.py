@@ -132,6 +132,7 @@ ST_GROW = 2  # no free row: grow the table, then call again
 
 SWEEP_EVERY_NS = 1_000_000_000
 TOO_LARGE_SEQ_DELTA = 1048576  # Zeek's bound on believable SYN/RST sequence jumps
+TSO_MIN_LEN = 1500  # an IP datagram longer than this was possibly segmentation-offloaded
 NO_TIME = np.int64(np.iinfo(np.int64).max)
 
 # ICMP request → reply type pairs (Zeek's ICMP4/6_counterpart); -1 = one-way type
@@ -368,8 +369,8 @@ def sweep(  # type: ignore[no-untyped-def]
 
 @kernel
 def observe(  # type: ignore[no-untyped-def]
-    start, count, buf, offsets, ts_ns, err, l3, l3_off, src_hi, src_lo, dst_hi, dst_lo,
-    proto, l4_off, sport, dport, tcp_flags, seq, ack, win, icmp_type, icmp_code,
+    start, count, buf, offsets, caplens, ts_ns, err, l3, l3_off, src_hi, src_lo, dst_hi,
+    dst_lo, proto, l4_off, sport, dport, tcp_flags, seq, ack, win, icmp_type, icmp_code,
     payload_off, payload_len,
     keys, zi, zb, hist, idx_row, idx_tag, free_rows, g, p, likely_port,
     icmp4_pair, icmp6_pair, out_keys, out_i, out_b, out_hist, out_x,
@@ -520,12 +521,17 @@ def observe(  # type: ignore[no-untyped-def]
             zi[row, Z_FIRST] = ts
         plen = np.int64(payload_len[i])
         # IP bytes as Zeek counts them: the header's length field (IPv4 total length,
-        # IPv6 payload length + 40), even when it is 0 in a TSO capture
-        ip_at = offsets[i] + l3_off[i]
-        if l3[i] == L3_IPV4:
-            iplen = (np.int64(buf[ip_at + 2]) << 8) | np.int64(buf[ip_at + 3])
-        else:
-            iplen = ((np.int64(buf[ip_at + 4]) << 8) | np.int64(buf[ip_at + 5])) + 40
+        # IPv6 payload length + 40). The decoder's lengths equal it except when the field
+        # is 0 (a TSO capture: the decoder then trusts the captured length), which only a
+        # datagram above the MTU reaching the capture's end can be; only those re-read the
+        # field, so the packet bytes (long out of cache on big batches) are rarely touched.
+        iplen = np.int64(payload_off[i] - l3_off[i]) + plen
+        if iplen > TSO_MIN_LEN and l3_off[i] + iplen == caplens[i]:
+            ip_at = offsets[i] + l3_off[i]
+            if l3[i] == L3_IPV4:
+                iplen = (np.int64(buf[ip_at + 2]) << 8) | np.int64(buf[ip_at + 3])
+            else:
+                iplen = ((np.int64(buf[ip_at + 4]) << 8) | np.int64(buf[ip_at + 5])) + 40
         zi[row, Z_PKTS + d] += 1
         zi[row, Z_IPB + d] += iplen
         is_orig = zb[row, ZB_ORIG] == d
