@@ -187,3 +187,19 @@ def test_reset_by_originator_after_data_is_rsto() -> None:
     ]
     (rec,) = conns(frames)
     assert (rec["conn_state"], rec["history"]) == ("RSTO", "ShADR")
+
+
+def test_syn_ack_before_syn_reversal_flips_to_the_syn_sender() -> None:
+    # ports no heuristic knows: the SYN-ACK's sender is the originator until the SYN comes
+    client, server = tcp_pair(cport=40000, sport=50000)
+    frames = [
+        server.seg("SA", seq=500, ack=101),
+        client.seg("S", seq=100),
+        client.seg("A", seq=101, ack=501),
+        client.seg("FA", seq=101, ack=501),
+        server.seg("FA", seq=501, ack=102),
+    ]
+    (rec,) = conns(frames)
+    assert (rec["id.orig_h"], rec["id.orig_p"], rec["id.resp_p"]) == (LOW_IP, 40000, 50000)
+    assert rec["history"].startswith("Hs^")  # letters keep the case they were given
+    assert rec["conn_state"] == "SF"
