@@ -43,6 +43,8 @@ SPEC_DEFAULTS: dict[str, Any] = {
     "output.export_json": None,
     "output.export_csv": None,
     "output.expired_flows_jsonl": None,
+    "output.export_zeek_conn": None,
+    "output.export_zeek_conn_json": None,
     "output.hex_dump": False,
     "output.quiet": False,
     "output.ipfix.collector": None,

@@ -254,6 +254,22 @@ def _add_output(parser: argparse.ArgumentParser, o: _Options) -> None:
         "SECS",
         "IPFIX: export long flows this often (delta counts); 0 = only when they end",
     )
+    o.value(
+        g,
+        ["--export-zeek-conn"],
+        "output.export_zeek_conn",
+        str,
+        "PATH",
+        "Zeek-compatible conn.log (Zeek's TSV log format)",
+    )
+    o.value(
+        g,
+        ["--export-zeek-conn-json"],
+        "output.export_zeek_conn_json",
+        str,
+        "PATH",
+        "Zeek-compatible conn.log as JSON lines",
+    )
 
 
 def _add_flows(parser: argparse.ArgumentParser, o: _Options) -> None:

@@ -93,6 +93,8 @@ class OutputConfig:
     export_json: Path | None = None
     export_csv: Path | None = None
     expired_flows_jsonl: Path | None = None
+    export_zeek_conn: Path | None = None  # Zeek conn.log (TSV), docs/exports.md
+    export_zeek_conn_json: Path | None = None  # Zeek conn.log as JSON lines
     hex_dump: bool = False
     quiet: bool = False
     ipfix: IpfixConfig = field(default_factory=IpfixConfig)

@@ -274,6 +274,7 @@ class LiveRun:
             processor.on_tick = dashboard.tick_handler(processor.on_tick)
             interval_ns = cfg.web.tick_ms * 1_000_000
         ticking = cfg.stats.enabled or dashboard is not None
+        from netscope.flows.zeek_run import ZeekConnExport
         from netscope.sinks.alerts import AnomalyReporter
         from netscope.sinks.ipfix import wiring as ipfix_wiring
 
@@ -283,6 +284,7 @@ class LiveRun:
 
         try:
             anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
+            zeek = ZeekConnExport.attach(cfg, processor)  # Zeek conn.log (docs/exports.md)
         except BaseException:
             source.close()
             if dashboard is not None:
@@ -373,6 +375,8 @@ class LiveRun:
                 dashboard.stop()
         stage_rows, stage_failure = stage.close(source.linktype)
         stage_rows += ipfix_wiring.finish(ipfix, processor)
+        zeek_rows, zeek_failure = zeek.finish() if zeek is not None else ([], None)
+        stage_rows, stage_failure = stage_rows + zeek_rows, stage_failure or zeek_failure
         offline = OfflineRun(cfg, self.out, self.err)
         extra, export_failure = offline._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)

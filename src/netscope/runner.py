@@ -85,6 +85,7 @@ class OfflineRun:
     def execute(self) -> int:
         from netscope import engine, signals
         from netscope.flows.stats import StatsPrinter
+        from netscope.flows.zeek_run import ZeekConnExport
         from netscope.live_run import CaptureStage
         from netscope.pipeline.inline import InlineProcessor
         from netscope.sinks.alerts import AnomalyReporter
@@ -146,6 +147,7 @@ class OfflineRun:
         )  # --export-ipfix (None when off)
         try:
             anomalies = AnomalyReporter.attach(cfg, processor, self.out, self.err)
+            zeek = ZeekConnExport.attach(cfg, processor)  # Zeek conn.log (docs/exports.md)
         except BaseException:
             source.close()
             if dashboard is not None:
@@ -199,6 +201,8 @@ class OfflineRun:
             # Output piped into e.g. `head`, which has exited: stop quietly.
             _silence_stdout()
             source.close()
+            if zeek is not None:
+                zeek.finish()
             if dashboard is not None:
                 dashboard.stop()
             return 0
@@ -214,6 +218,8 @@ class OfflineRun:
             print(f"warning: {source.report.warning}", file=self.err)
         stage_rows, stage_failure = stage.close()
         stage_rows += ipfix_rows
+        zeek_rows, zeek_failure = zeek.finish() if zeek is not None else ([], None)
+        stage_rows, stage_failure = stage_rows + zeek_rows, stage_failure or zeek_failure
         extra, export_failure = self._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
         extra = stage_rows + extra + alert_rows

@@ -40,6 +40,8 @@ def outputs(cfg: Config) -> list[tuple[str, Path]]:
         ("--export-json", out.export_json),
         ("--export-csv", out.export_csv),
         ("--expired-flows-jsonl", out.expired_flows_jsonl),
+        ("--export-zeek-conn", out.export_zeek_conn),
+        ("--export-zeek-conn-json", out.export_zeek_conn_json),
     ]
     if cfg.analysis.anomalies.enabled:  # otherwise the alerts file is never opened
         found.append(("--alerts-jsonl", cfg.analysis.alerts_jsonl))
