@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 web-assets:
 	bash scripts/build-web-assets.sh
 
-setup: $(STAMP) web-assets
+# web-assets first: the package build (setup.py) bundles Chart.js and would otherwise run npm itself
+setup: web-assets $(STAMP)
 
 ## Run the main job on the bundled sample trace.
 demo: setup
