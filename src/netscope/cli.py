@@ -125,7 +125,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     """The argument parser and the map dotted key -> flag used in error messages."""
     parser = _Parser(
         prog=PROG,
-        usage="%(prog)s [OPTIONS]",
+        usage="%(prog)s [OPTIONS] [PATH ...]",
         description="Packet capture and network analysis at native speed.",
         epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or config error.",
         argument_default=argparse.SUPPRESS,
@@ -152,14 +152,18 @@ def _add_input(parser: argparse.ArgumentParser, o: _Options) -> None:
         "live capture interface (default: the system default interface)",
         show_default=False,
     )
-    o.value(
-        g,
-        ["--read-pcap"],
-        "capture.read_pcap",
-        str,
-        "PATH",
-        "read a pcap/pcapng file; conflicts with -i and the promiscuous flags",
+    g.add_argument(
+        "-r",
+        "--read-pcap",
+        dest="capture.read_pcap",
+        action="append",
+        metavar="PATH",
+        help="read pcap/pcapng files: a file, a directory or a glob; repeat it (or give the "
+        "paths as arguments) to read a set as one capture; conflicts with -i and the "
+        "promiscuous flags",
     )
+    o.labels["capture.read_pcap"] = "--read-pcap"
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=argparse.SUPPRESS)
     o.value(g, ["-f", "--filter"], "capture.filter", str, "EXPR", "BPF filter expression")
     o.value(
         g,
@@ -337,11 +341,22 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
     """
     parser, labels = build_parser()
     given = dict(vars(parser.parse_args(argv)))
+    _join_capture_paths(given)
     config_path = given.pop("config", None)
     labels = {**labels, "synthetic_flows": "--synthetic-flows", "verbosity": "-v"}
     _check_flag_conflicts(given)
     _apply_implications(given)
     return CliArgs(overrides=given, labels=labels, config_path=config_path)
+
+
+def _join_capture_paths(given: dict[str, Any]) -> None:
+    """``-r``/``--read-pcap`` (repeatable) and positional paths: one value, a plain path
+    when there is one (as before file sets existed), else the list (config.py splits it)."""
+    paths = list(given.pop("capture.read_pcap", None) or []) + list(given.pop("paths", None) or [])
+    if len(paths) == 1:
+        given["capture.read_pcap"] = paths[0]
+    elif paths:
+        given["capture.read_pcap"] = paths
 
 
 def _check_flag_conflicts(given: dict[str, Any]) -> None:

@@ -183,8 +183,6 @@ def _warm_pipeline(batch: PacketBatch, cols: DecodedColumns) -> None:
             table.idx_tag, rows, rows.copy())  # fmt: skip
 
 
-
-
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:
     """Decode ``batch`` into ``cols`` (capacity >= batch.count)."""
     from netscope.kernels.decode import decode_batch

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TextIO
 from netscope.batch import PacketBatch
 from netscope.capture_stage import CaptureStage
 from netscope.config import Config
+from netscope.errors import NetScopeError
 from netscope.sources.base import SourceReport
 
 
@@ -43,6 +44,10 @@ class RunInput(Protocol):
 
     def warn(self) -> None:
         """``warning:`` lines about the input (a truncated file), after the dashboard's end."""
+
+    def failure(self) -> NetScopeError | None:
+        """A failure of the input to report after the summary (exit 1), e.g. unreadable
+        files of a set whose other files were processed."""
 
     def close(self) -> None: ...
 
@@ -99,6 +104,9 @@ class FileInput:
     def warn(self) -> None:
         if self.report.warning:
             print(f"warning: {self.report.warning}", file=self.err)
+
+    def failure(self) -> NetScopeError | None:
+        return None
 
     def close(self) -> None:
         self.source.close()
@@ -175,6 +183,9 @@ class LiveInput:
         return None
 
     def warn(self) -> None:
+        return None
+
+    def failure(self) -> NetScopeError | None:
         return None
 
     def close(self) -> None:

@@ -231,7 +231,7 @@ class RunLoop:
         extra, export_failure = self._finish_sinks(processor, sinks)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
         rows = source.summary_rows() + stage_rows + extra + alert_rows
-        failure = failure or stage_failure or export_failure or alert_failure
+        failure = failure or stage_failure or export_failure or alert_failure or source.failure()
         self._print_summary(processor, source, interrupted, rows)
         if dashboard is not None and not source.live:
             # Offline input: the final state stays on screen until Ctrl-C (docs/web-dashboard.md).

@@ -45,6 +45,12 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
     if cfg.capture.read_pcap is None:
         return LiveRun(cfg, out, err).execute()
     install_sigterm_as_interrupt()
+    from netscope.fileset_input import FileSetInput, is_file_set
+
+    if is_file_set(cfg.capture_paths):
+        from netscope.sinks.base import build_sinks
+
+        return RunLoop(cfg, out, err).execute(FileSetInput, build_sinks, live=False)
     return OfflineRun(cfg, out, err).execute()
 
 
