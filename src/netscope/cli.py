@@ -164,6 +164,20 @@ def _add_input(parser: argparse.ArgumentParser, o: _Options) -> None:
     )
     o.labels["capture.read_pcap"] = "--read-pcap"
     parser.add_argument("paths", nargs="*", metavar="PATH", help=argparse.SUPPRESS)
+    g.add_argument(
+        "--dask",
+        dest="dask",
+        metavar="ADDRESS",
+        help="analyse the --read-pcap set on a Dask cluster: local:N (N local worker "
+        "processes) or a scheduler address such as tcp://host:8786 (needs netscope[dask])",
+    )
+    g.add_argument(
+        "--dask-tasks",
+        dest="dask_tasks",
+        type=int,
+        metavar="N",
+        help="tasks (flow shards) for --dask (default: one per worker thread)",
+    )
     o.value(g, ["-f", "--filter"], "capture.filter", str, "EXPR", "BPF filter expression")
     o.value(
         g,
@@ -343,7 +357,13 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
     given = dict(vars(parser.parse_args(argv)))
     _join_capture_paths(given)
     config_path = given.pop("config", None)
-    labels = {**labels, "synthetic_flows": "--synthetic-flows", "verbosity": "-v"}
+    labels = {
+        **labels,
+        "synthetic_flows": "--synthetic-flows",
+        "verbosity": "-v",
+        "dask": "--dask",
+        "dask_tasks": "--dask-tasks",
+    }
     _check_flag_conflicts(given)
     _apply_implications(given)
     return CliArgs(overrides=given, labels=labels, config_path=config_path)

@@ -226,6 +226,10 @@ class Config:
     # Every path ``capture.read_pcap`` named when it is a list (a file set: flags repeated,
     # positional paths, or a TOML array); ``capture.read_pcap`` then holds the first.
     read_pcap_files: tuple[Path, ...] = ()
+    # ``--dask ADDRESS`` (``local:N`` or a scheduler address) and ``--dask-tasks N``
+    # (0: one per worker thread): the file set is analysed on a Dask cluster.
+    dask: str | None = None
+    dask_tasks: int = 0
 
     @property
     def capture_paths(self) -> tuple[Path, ...]:

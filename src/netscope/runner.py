@@ -45,6 +45,10 @@ def run(cfg: Config, out: TextIO | None = None, err: TextIO | None = None) -> in
     if cfg.capture.read_pcap is None:
         return LiveRun(cfg, out, err).execute()
     install_sigterm_as_interrupt()
+    if cfg.dask is not None:
+        from netscope.dask_run import DaskRun
+
+        return DaskRun(cfg, out, err).execute()
     from netscope.fileset_input import FileSetInput, is_file_set
 
     if is_file_set(cfg.capture_paths):
