@@ -53,7 +53,7 @@ def generate(path: Path, *args: str) -> Path:
     return path
 
 
-def outputs(tmp: Path, name: str, inputs: list[str], extra: list[str] = ()) -> dict[str, str]:
+def outputs(tmp: Path, name: str, inputs: list[str], extra: tuple[str, ...] = ()) -> dict[str, str]:
     """Run netscope over ``inputs``; return every output that must match, by name."""
     out = tmp / name
     out.mkdir()
