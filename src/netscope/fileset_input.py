@@ -53,7 +53,10 @@ class FileSetInput:
         self.cfg = cfg
         self.out = out
         self.err = err
-        self.source = FileSetReader(expand_paths(cfg.capture_paths))
+        entries = expand_paths(cfg.capture_paths)
+        if not entries:  # e.g. an empty directory: nothing to read, as for one bad file
+            raise CaptureError(f"{cfg.capture_paths[0]}: no capture files in this directory")
+        self.source = FileSetReader(entries)
         try:
             self.stage = CaptureStage.for_file(cfg, self.source)
         except BaseException:
