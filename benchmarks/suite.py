@@ -62,6 +62,13 @@ SPEC_ROWS: tuple[tuple[str, str], ...] = (
     ("netscope --help", "< 0.3 s"),
     ("warm start to first packet (1-packet file)", "< 1.5 s"),
     ("first run after install (compiles)", "< 20 s"),
+    # file sets and Dask (issue 16, docs/scale-out.md; benchmarks.bench_filesets)
+    (
+        "file set, 500 small captures, one run vs per-file loops",
+        ">= 10x netscope per file, faster than tcpdump loop",
+    ),
+    ("--dask local:2 vs one process, archive >= 8 files", "speed-up reported"),
+    ("Dask merge cost per million flows", "<= 1 s"),
     ("dashboard at tick_ms = 33", ">= 29 fps, p95 < 50 ms"),
 )
 
@@ -99,6 +106,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         bench_anomaly,
         bench_bpf,
         bench_e2e_decode,
+        bench_filesets,
         bench_flows,
         bench_parse,
         bench_pipeline,
@@ -115,6 +123,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         pipe_args = ["--trace", str(mixed), *reps, "--workers", "2", "--routing-reps", "20"]
         anomaly_args = [*reps, "--caps", "", "--small", str(small), "--mixed", str(mixed)]
         process_args = list(reps)
+        fileset_args = ["--files", "100", "--sample", "5", "--archive-mb", "64"]
     else:
         mixed, small = traces.ensure_reference(args.generator), traces.ensure_small()
         reps = ["--reps", str(args.reps)]
@@ -122,6 +131,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         pipe_args = ["--trace", str(mixed), *reps]
         anomaly_args = [*reps, "--small", str(small), "--mixed", str(mixed)]
         process_args = [*reps, "--dashboard"]
+        fileset_args = []
     e2e_args = ["--reference", str(mixed), "--small", str(small), *reps]
     if args.cold:
         process_args.append("--cold")
@@ -153,6 +163,13 @@ def sections(args: argparse.Namespace) -> list[Section]:
             ],
         ),
     ]
+    out.append(
+        Section(
+            "file sets",
+            lambda: bench_filesets.main(fileset_args),
+            bench_filesets.figures,
+        )
+    )
     if not args.no_compare:
         from benchmarks import compare
 
@@ -185,6 +202,11 @@ SECTION_ROWS: dict[str, tuple[str, ...]] = {
         "netscope --help",
         "first run after install (compiles)",
         "dashboard at tick_ms = 33",
+    ),
+    "file sets": (
+        "file set, 500 small captures, one run vs per-file loops",
+        "--dask local:2 vs one process, archive >= 8 files",
+        "Dask merge cost per million flows",
     ),
 }
 

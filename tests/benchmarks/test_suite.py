@@ -122,7 +122,7 @@ def test_assemble_rejects_unknown_names() -> None:
 
 def test_spec_rows_cover_the_spec() -> None:
     names = [name for name, _ in suite.SPEC_ROWS]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 20  # 17 SPEC §9 rows + 3 of file sets / Dask
     assert names[0].startswith("parse_packet") and names[-1].startswith("dashboard")
     claimed = [n for rows in suite.SECTION_ROWS.values() for n in rows]
     assert sorted(claimed) == sorted(names)
@@ -199,10 +199,31 @@ def _all_figures(r: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def status_of(by_name: dict[str, Any], name: str) -> str:
+    return str(by_name[name].status)
+
+
+def test_file_set_figures() -> None:
+    from benchmarks import bench_filesets as bf
+
+    figs = bf.figures(
+        {
+            "set": bf.SetResult(500, 2.0, {"netscope": 0.5, "tshark": 0.4, "tcpdump": 0.01}, 50),
+            "dask": bf.DaskResult(8, 1100.0, 20.0, 12.0, [], 0.2),
+        }
+    )
+    assert [f.name for f in figs] == [n for n, _ in bf.ROWS]
+    # per file x500: netscope 250 s = 125x the set run; tcpdump loop 5 s > 2 s: pass
+    assert figs[0].status == PASS and "125x" in figs[0].measured
+    assert figs[1].measured_value == pytest.approx(20 / 12)
+    assert figs[2].status == PASS
+
+
 def test_every_module_fills_its_spec_rows() -> None:
     table = suite.assemble(_all_figures(_fake_results()), {})
     by_name = {f.name: f for f in table}
-    assert len(by_name) == 17
+    assert len(by_name) == 20
+    assert status_of(by_name, "Dask merge cost per million flows") == NA  # not in the fakes
     status = {name: f.status for name, f in by_name.items()}
     assert status["parse_packet, 54-byte SYN"] == FAIL  # 22.9 ns
     assert by_name["parse_packet, 54-byte SYN"].measured_value == pytest.approx(
