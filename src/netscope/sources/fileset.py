@@ -22,7 +22,7 @@ import glob
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -84,9 +84,47 @@ def expand_paths(specs: Sequence[str | os.PathLike[str]]) -> list[FileEntry]:
     return entries
 
 
+# classic pcap magic numbers as read little-endian -> (big endian, nanoseconds)
+_PCAP_MAGIC = {
+    0xA1B2C3D4: (False, False),
+    0xA1B23C4D: (False, True),
+    0xD4C3B2A1: (True, False),
+    0x4D3CB2A1: (True, True),
+}
+
+
+def quick_pcap_probe(entry: FileEntry) -> bool:
+    """The first timestamp of a plain classic pcap from its first 40 bytes, without
+    starting a reader (its thread and buffer cost more than a small file's packets).
+    False: not that simple (pcapng, unusual header, short file): use the reader."""
+    try:
+        with open(entry.path, "rb") as fh:
+            head = fh.read(40)
+    except OSError:
+        return False
+    if len(head) < 24:
+        return False
+    magic = int.from_bytes(head[:4], "little")
+    if magic not in _PCAP_MAGIC:
+        return False
+    big, nanos = _PCAP_MAGIC[magic]
+    order: Literal["big", "little"] = "big" if big else "little"
+    if int.from_bytes(head[4:6], order) != 2:
+        return False
+    entry.kind = "pcap"
+    if len(head) < 40:
+        return len(head) == 24  # a header and no record: an empty capture
+    sec = int.from_bytes(head[24:28], order)
+    frac = int.from_bytes(head[28:32], order)
+    if frac >= (1_000_000_000 if nanos else 1_000_000):
+        return False  # the reader decides what such a record means
+    entry.first_ts = sec * 1_000_000_000 + frac * (1 if nanos else 1000)
+    return True
+
+
 def probe(entry: FileEntry) -> None:
     """Read the first packet's timestamp (small chunk, one packet), or record the error."""
-    if entry.error is not None:
+    if entry.error is not None or quick_pcap_probe(entry):
         return
     try:
         reader = open_capture_file(entry.path, PROBE_CHUNK_BYTES, 1)
@@ -187,7 +225,13 @@ class FileSetReader:
 
     def _start(self, entry: FileEntry) -> _Open | None:
         try:
-            reader = open_capture_file(entry.path, self.chunk_bytes, self.batch_packets)
+            size = os.path.getsize(entry.path)
+        except OSError:
+            size = self.chunk_bytes
+        # a small file gets a buffer its size, not the 16 MB a long capture streams through
+        chunk = max(1 << 20, min(self.chunk_bytes, size + 4096))
+        try:
+            reader = open_capture_file(entry.path, chunk, self.batch_packets)
         except CaptureError as exc:
             entry.error = str(exc)
             self.files_done += 1
