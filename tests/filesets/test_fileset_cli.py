@@ -237,3 +237,15 @@ def test_config_list_and_plain_string(long_flows: Path, tmp_path: Path) -> None:
     assert a.code == 0 and b.code == 0, a.stderr + b.stderr
     assert "3 read, 0 unreadable (30000 packets)" in a.stdout
     assert "Packets captured:  30000" in b.stdout
+
+
+@pytest.mark.parametrize("scenario", ["syn-flood", "port-scan"])
+def test_alerts_across_boundaries(scenario: str, tmp_path: Path) -> None:
+    """Attack traffic cut into many files raises the same alerts at the same times."""
+    whole = generate(tmp_path / "attack.pcap", "--scenario", scenario)
+    split(whole, tmp_path, 100)
+    parts = sorted(str(p) for p in tmp_path.glob("p_*.pcap"))
+    assert len(parts) > 5
+    a = outputs(tmp_path, "whole", [str(whole)])
+    assert a["alerts.jsonl"].strip(), "the scenario must raise an alert"
+    assert_same(a, outputs(tmp_path, "set", parts))
