@@ -210,7 +210,7 @@ class RunLoop:
             silence_stdout()
             source.close()
             close_all(sinks)
-            if dashboard is not None:
+            if dashboard is not None and clock is None:  # live: stopped in `finally`
                 dashboard.stop()
             return 0
         except OutputError as exc:
