@@ -178,6 +178,13 @@ def _add_input(parser: argparse.ArgumentParser, o: _Options) -> None:
         metavar="N",
         help="tasks (flow shards) for --dask (default: one per worker thread)",
     )
+    g.add_argument(
+        "--dask-workers",
+        dest="dask_workers",
+        type=int,
+        metavar="N",
+        help="worker processes for --dask local (default: 2; local:N also sets it)",
+    )
     o.value(g, ["-f", "--filter"], "capture.filter", str, "EXPR", "BPF filter expression")
     o.value(
         g,
@@ -363,6 +370,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
         "verbosity": "-v",
         "dask": "--dask",
         "dask_tasks": "--dask-tasks",
+        "dask_workers": "--dask-workers",
     }
     _check_flag_conflicts(given)
     _apply_implications(given)

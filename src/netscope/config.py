@@ -230,6 +230,7 @@ class Config:
     # (0: one per worker thread): the file set is analysed on a Dask cluster.
     dask: str | None = None
     dask_tasks: int = 0
+    dask_workers: int = 2  # worker processes of ``--dask local`` (``local:N`` says N itself)
 
     @property
     def capture_paths(self) -> tuple[Path, ...]:

@@ -56,7 +56,7 @@ class DaskRun:
         paths = [str(p) for p in cfg.capture_paths]
         options = flow_options(cfg)
         try:
-            client, cluster = distributed.connect(cfg.dask)
+            client, cluster = distributed.connect(cfg.dask, cfg.dask_workers)
         except (OSError, ValueError, TimeoutError) as exc:
             raise NetScopeError(f"--dask {cfg.dask}: cannot connect: {exc}") from None
         try:

@@ -224,11 +224,12 @@ def run_local(paths: list[str], options: FlowOptions, count: int = 0) -> Merged:
 
 
 def connect(address: str, workers: int = 0) -> tuple[Any, Any]:
-    """``local:N`` (a LocalCluster of N single-thread worker processes) or a scheduler
-    address (``tcp://host:8786``); returns (client, cluster or None)."""
+    """``local:N`` (a LocalCluster of N single-thread worker processes; ``local``: of
+    ``workers``) or a scheduler address (``tcp://host:8786``); returns (client, cluster
+    or None). A malformed ``local:N`` raises ValueError."""
     from distributed import Client, LocalCluster
 
-    if address.startswith("local"):
+    if address == "local" or address.startswith("local:"):
         _, _, n = address.partition(":")
         n_workers = int(n) if n else (workers or 2)
         cluster = LocalCluster(

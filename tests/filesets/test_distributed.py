@@ -209,3 +209,17 @@ def test_worker_killed_mid_run_is_retried(
     records = records_from_rows(merged.keys, merged.i64, merged.f64, merged.u8)
     assert [r.to_dict() for r in sorted_for_export(records)] == one.to_records()
     assert merged.counters == one.counters
+
+
+def test_cli_dask_local_with_worker_count(
+    split_set: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    whole, parts = split_set
+    res = run_netscope(
+        ["--quiet", "--export-json", str(tmp_path / "w.json"), "--dask", "local",
+         "--dask-workers", "1", *parts[:5]]
+    )  # fmt: skip
+    assert res.code == 0, res.stderr
+    assert res.stdout.count("  task ") == 1  # one worker thread: one task
+    single = netscope.analyze(parts[:5], timeout_secs=60.0, max_flows=100000)
+    assert json.loads((tmp_path / "w.json").read_text()) == single.to_records()
