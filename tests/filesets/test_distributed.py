@@ -223,3 +223,16 @@ def test_cli_dask_local_with_worker_count(
     assert res.stdout.count("  task ") == 1  # one worker thread: one task
     single = netscope.analyze(parts[:5], timeout_secs=60.0, max_flows=100000)
     assert json.loads((tmp_path / "w.json").read_text()) == single.to_records()
+
+
+def test_eviction_is_reported_as_not_exact(
+    client: object, split_set: tuple[Path, list[str]]
+) -> None:
+    """With the flow cap reached, each task evicts from its own table: the metadata says
+    the result is not exact; one task (no client) is the single-process table: exact."""
+    whole, parts = split_set
+    capped = netscope.analyze_many(parts, client, tasks=2, max_flows=8)
+    assert capped.metadata["exact"] is False and capped.metadata["eviction_exact"] is False
+    alone = netscope.analyze_many(parts, max_flows=8)
+    assert alone.metadata["exact"] is True
+    assert alone.to_records() == netscope.analyze(whole, max_flows=8).to_records()
