@@ -70,3 +70,15 @@ def test_progress_line_rewrites_one_line() -> None:
     p.clear()
     assert err.getvalue().endswith("\r\x1b[K")
     assert np.char.count(err.getvalue(), "\n") == 0
+
+
+def test_a_file_out_of_time_order_keeps_its_record_order(tmp_path: Path) -> None:
+    """editcap can write records whose timestamps go back; merged with another file,
+    such a file's own records stay in file order (nothing lost, nothing duplicated)."""
+    jumpy = write(tmp_path / "a.pcap", [10, 50, 30, 60], 1)
+    other = write(tmp_path / "b.pcap", [20, 40, 70], 2)
+    got = read_all(FileSetReader(expand_paths([jumpy, other])))
+    assert [(tag, i) for _, tag, i in got if tag == 1] == [(1, 0), (1, 1), (1, 2), (1, 3)]
+    assert sorted(got) == sorted(
+        [(10, 1, 0), (50, 1, 1), (30, 1, 2), (60, 1, 3), (20, 2, 0), (40, 2, 1), (70, 2, 2)]
+    )

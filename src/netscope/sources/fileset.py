@@ -300,7 +300,10 @@ class FileSetReader:
                 assert pending is not None
                 yield pending.window(o.pos, o.pos + k)
             elif parts:
-                yield merge_windows([(o.pending, o.pos, o.pos + k) for o, k in parts])
+                yield merge_windows(
+                    [(o.pending, o.pos, o.pos + k) for o, k in parts],
+                    [o.tail[o.pos : o.pos + k] for o, k in parts],
+                )
             for o, k in parts:
                 o.pos += k
                 if o.pending is not None and o.pos >= o.pending.count:
@@ -324,12 +327,17 @@ class FileSetReader:
         return [e.warning for e in self.entries if e.warning]
 
 
-def merge_windows(parts: list[tuple[PacketBatch | None, int, int]]) -> PacketBatch:
+def merge_windows(
+    parts: list[tuple[PacketBatch | None, int, int]], keys: list[Any] | None = None
+) -> PacketBatch:
     """Packets ``[lo, hi)`` of each batch in one new batch, in timestamp order.
 
     The packet bytes are copied once (each part's span, back to back); the per-packet
-    arrays are concatenated and permuted by a stable argsort of the timestamps, so equal
-    timestamps keep the parts' order (the files' order) and each file's record order.
+    arrays are concatenated and permuted by a stable argsort of the sort keys, so equal
+    keys keep the parts' order (the files' order) and each file's record order. ``keys``
+    (one array per part) default to the timestamps; the reader passes each file's running
+    maximum of them, which is the timestamps for a file in time order and keeps a file
+    that is not in its own record order.
     """
     bufs, offsets, caplens, wirelens, ts, linktypes = [], [], [], [], [], []
     base = 0
@@ -347,7 +355,8 @@ def merge_windows(parts: list[tuple[PacketBatch | None, int, int]]) -> PacketBat
         ts.append(batch.ts_ns[lo:hi])
         linktypes.append(batch.linktypes[lo:hi])
     all_ts = np.concatenate(ts)
-    perm = np.argsort(all_ts, kind="stable")
+    order_by = all_ts if keys is None else np.concatenate(keys)
+    perm = np.argsort(order_by, kind="stable")
     buf = np.concatenate(bufs) if base else np.zeros(1, dtype=np.uint8)
     return PacketBatch(
         buf=buf,
