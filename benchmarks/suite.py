@@ -63,6 +63,13 @@ SPEC_ROWS: tuple[tuple[str, str], ...] = (
     ("warm start to first packet (1-packet file)", "< 1.5 s"),
     ("start-up: one-packet file, whole process", "<= 0.25 s and <= tshark's time"),
     ("first run after install (compiles)", "< 20 s"),
+    # file sets and Dask (issue 16, docs/scale-out.md; benchmarks.bench_filesets)
+    (
+        "file set, 500 small captures, one run vs per-file loops",
+        ">= 10x netscope per file, faster than tcpdump loop",
+    ),
+    ("--dask local:2 vs one process, archive >= 8 files", "speed-up reported"),
+    ("Dask merge cost per million flows", "<= 1 s"),
     ("dashboard at tick_ms = 33", ">= 29 fps, p95 < 50 ms"),
     # issue 17 (IPFIX export), not SPEC §9: benchmarks/bench_ipfix.py
     ("IPFIX encode, 1M flows (CPU)", "<= 1 s"),
@@ -103,6 +110,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         bench_anomaly,
         bench_bpf,
         bench_e2e_decode,
+        bench_filesets,
         bench_flows,
         bench_ipfix,
         bench_parse,
@@ -122,6 +130,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         anomaly_args = [*reps, "--caps", "", "--small", str(small), "--mixed", str(mixed)]
         process_args = list(reps)
         ipfix_args = ["--trace", str(mixed), "--repeats", "1"]
+        fileset_args = ["--files", "100", "--sample", "5", "--archive-mb", "64"]
     else:
         mixed, small = traces.ensure_reference(args.generator), traces.ensure_small()
         reps = ["--reps", str(args.reps)]
@@ -130,6 +139,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         anomaly_args = [*reps, "--small", str(small), "--mixed", str(mixed)]
         process_args = [*reps, "--dashboard"]
         ipfix_args = ["--trace", str(mixed), "--repeats", str(args.reps)]
+        fileset_args = []
     e2e_args = ["--reference", str(mixed), "--small", str(small), *reps]
     if args.cold:
         process_args.append("--cold")
@@ -164,6 +174,13 @@ def sections(args: argparse.Namespace) -> list[Section]:
     ]
     startup_args = ["--reps", "3", "--no-stages"] if args.quick else ["--reps", str(args.reps)]
     out.append(Section("start-up", lambda: bench_startup.main(startup_args), bench_startup.figures))
+    out.append(
+        Section(
+            "file sets",
+            lambda: bench_filesets.main(fileset_args),
+            bench_filesets.figures,
+        )
+    )
     if not args.no_compare:
         from benchmarks import compare
 
@@ -199,6 +216,11 @@ SECTION_ROWS: dict[str, tuple[str, ...]] = {
     ),
     "start-up": ("start-up: one-packet file, whole process",),
     "ipfix": ("IPFIX encode, 1M flows (CPU)", "IPFIX export overhead, whole process"),
+    "file sets": (
+        "file set, 500 small captures, one run vs per-file loops",
+        "--dask local:2 vs one process, archive >= 8 files",
+        "Dask merge cost per million flows",
+    ),
 }
 
 

@@ -158,7 +158,8 @@ def test_switch_pairs_set_values(name: str, short: str | None) -> None:
         (["--workers", "2", "--no-pipeline"], "conflicts with --no-pipeline"),
         (["--stat"], "unrecognized arguments: --stat"),  # no abbreviations
         (["-c", "many"], "argument -c/--count: invalid int value"),
-        (["extra"], "unrecognized arguments: extra"),
+        # a positional argument is a capture path (file sets), so it conflicts with -i
+        (["extra", "-i", "eth0"], "--read-pcap conflicts with -i/--interface"),
         (["--snaplen", "0"], "--snaplen must be >= 1 (got 0)"),
         (["--web-port", "70000"], "--web-port must be <= 65535"),
         (["--flow-timeout-s", "-1"], "--flow-timeout-s must be >= 0"),

@@ -125,7 +125,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, str]]:
     """The argument parser and the map dotted key -> flag used in error messages."""
     parser = _Parser(
         prog=PROG,
-        usage="%(prog)s [OPTIONS]",
+        usage="%(prog)s [OPTIONS] [PATH ...]",
         description="Packet capture and network analysis at native speed.",
         epilog="Exit codes: 0 success (Ctrl-C included), 1 runtime failure, 2 usage or config "
         "error, 130/143 Ctrl-C/SIGTERM during start-up.",
@@ -153,13 +153,38 @@ def _add_input(parser: argparse.ArgumentParser, o: _Options) -> None:
         "live capture interface (default: the system default interface)",
         show_default=False,
     )
-    o.value(
-        g,
-        ["--read-pcap"],
-        "capture.read_pcap",
-        str,
-        "PATH",
-        "read a pcap/pcapng file; conflicts with -i and the promiscuous flags",
+    g.add_argument(
+        "-r",
+        "--read-pcap",
+        dest="capture.read_pcap",
+        action="append",
+        metavar="PATH",
+        help="read pcap/pcapng files: a file, a directory or a glob; repeat it (or give the "
+        "paths as arguments) to read a set as one capture; conflicts with -i and the "
+        "promiscuous flags",
+    )
+    o.labels["capture.read_pcap"] = "--read-pcap"
+    parser.add_argument("paths", nargs="*", metavar="PATH", help=argparse.SUPPRESS)
+    g.add_argument(
+        "--dask",
+        dest="dask",
+        metavar="ADDRESS",
+        help="analyse the --read-pcap set on a Dask cluster: local:N (N local worker "
+        "processes) or a scheduler address such as tcp://host:8786 (needs netscope[dask])",
+    )
+    g.add_argument(
+        "--dask-tasks",
+        dest="dask_tasks",
+        type=int,
+        metavar="N",
+        help="tasks (flow shards) for --dask (default: one per worker thread)",
+    )
+    g.add_argument(
+        "--dask-workers",
+        dest="dask_workers",
+        type=int,
+        metavar="N",
+        help="worker processes for --dask local (default: 2; local:N also sets it)",
     )
     o.value(g, ["-f", "--filter"], "capture.filter", str, "EXPR", "BPF filter expression")
     o.value(
@@ -370,11 +395,29 @@ def parse_args(argv: Sequence[str] | None = None) -> CliArgs:
     """
     parser, labels = build_parser()
     given = dict(vars(parser.parse_args(argv)))
+    _join_capture_paths(given)
     config_path = given.pop("config", None)
-    labels = {**labels, "synthetic_flows": "--synthetic-flows", "verbosity": "-v"}
+    labels = {
+        **labels,
+        "synthetic_flows": "--synthetic-flows",
+        "verbosity": "-v",
+        "dask": "--dask",
+        "dask_tasks": "--dask-tasks",
+        "dask_workers": "--dask-workers",
+    }
     _check_flag_conflicts(given)
     _apply_implications(given)
     return CliArgs(overrides=given, labels=labels, config_path=config_path)
+
+
+def _join_capture_paths(given: dict[str, Any]) -> None:
+    """``-r``/``--read-pcap`` (repeatable) and positional paths: one value, a plain path
+    when there is one (as before file sets existed), else the list (config.py splits it)."""
+    paths = list(given.pop("capture.read_pcap", None) or []) + list(given.pop("paths", None) or [])
+    if len(paths) == 1:
+        given["capture.read_pcap"] = paths[0]
+    elif paths:
+        given["capture.read_pcap"] = paths
 
 
 def _check_flag_conflicts(given: dict[str, Any]) -> None:

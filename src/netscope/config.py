@@ -239,6 +239,21 @@ class Config:
     config_path: Path | None = None
     list_interfaces: bool = False
     synthetic_flows: int | None = None
+    # Every path ``capture.read_pcap`` named when it is a list (a file set: flags repeated,
+    # positional paths, or a TOML array); ``capture.read_pcap`` then holds the first.
+    read_pcap_files: tuple[Path, ...] = ()
+    # ``--dask ADDRESS`` (``local:N`` or a scheduler address) and ``--dask-tasks N``
+    # (0: one per worker thread): the file set is analysed on a Dask cluster.
+    dask: str | None = None
+    dask_tasks: int = 0
+    dask_workers: int = 2  # worker processes of ``--dask local`` (``local:N`` says N itself)
+
+    @property
+    def capture_paths(self) -> tuple[Path, ...]:
+        """The capture files, directories and globs to read (empty: live capture)."""
+        if self.read_pcap_files:
+            return self.read_pcap_files
+        return (self.capture.read_pcap,) if self.capture.read_pcap is not None else ()
 
     @property
     def live_capture(self) -> bool:
@@ -279,11 +294,14 @@ class Config:
                 raise UsageError(f"unknown setting {key!r}")
         merged: dict[str, Any] = {}
         for origin, values in (("file", file_flat), ("cli", dict(cli_overrides or {}))):
+            _split_path_list(values)
             for key, raw in values.items():
                 src.origin[key] = origin
                 merged[key] = _coerce(_schema(Config)[key], raw, src)
             if origin == "cli":
                 _drop_displaced_alternatives(merged, values, src)
+        if "capture.read_pcap" not in merged or merged["capture.read_pcap"] is None:
+            merged.pop("read_pcap_files", None)  # displaced by -i, or set to ""
         for key, value in merged.items():
             _check_limits(_schema(Config)[key], value, src)
         _raise_soft_minimums(merged, src)
@@ -375,7 +393,20 @@ _KINDS: dict[Any, str] = {
     str | None: "optstr",
     Path | None: "path",
     int | None: "optint",
+    tuple[Path, ...]: "paths",
 }
+
+
+def _split_path_list(values: dict[str, Any]) -> None:
+    """``capture.read_pcap`` given as a list (a file set): the first path stays the key's
+    value (what every single-file code path reads), the whole list goes to
+    ``read_pcap_files``. A one-element list is a plain path."""
+    raw = values.get("capture.read_pcap")
+    if isinstance(raw, list | tuple):
+        values["read_pcap_files"] = list(raw) if len(raw) > 1 else []
+        values["capture.read_pcap"] = raw[0] if raw else None
+    elif "capture.read_pcap" in values:
+        values["read_pcap_files"] = []
 
 
 @functools.cache
@@ -499,6 +530,7 @@ _TYPE_WORDS = {
     "str": "a string",
     "optstr": "a string",
     "path": "a path string",
+    "paths": "a path string or a list of them",
 }
 
 
@@ -533,6 +565,8 @@ def _coerce(spec: FieldSpec, raw: Any, src: _Sources) -> Any:
         "str": isinstance(raw, str),
         "optstr": raw is None or isinstance(raw, str),
         "path": raw is None or isinstance(raw, str | os.PathLike),
+        "paths": isinstance(raw, list | tuple)
+        and all(isinstance(p, str | os.PathLike) and os.fspath(p) != "" for p in raw),
     }[kind]
     if not ok:
         got = _toml_type(raw)
@@ -545,6 +579,10 @@ def _coerce(spec: FieldSpec, raw: Any, src: _Sources) -> Any:
         return float(raw)
     if kind in ("optstr", "path") and (raw is None or os.fspath(raw) == ""):
         return None
+    if kind == "paths":
+        if any("\x00" in os.fspath(p) for p in raw):
+            raise src.fail((spec.key,), "capture.read_pcap must not contain a NUL byte")
+        return tuple(Path(p) for p in raw)
     if kind == "path":
         if "\x00" in os.fspath(raw):
             raise src.fail((spec.key,), f"{src.name(spec.key)} must not contain a NUL byte")

@@ -137,9 +137,57 @@ def _warm_anomaly(batch: PacketBatch, cols: DecodedColumns) -> None:
 
 
 def _warm_pipeline(batch: PacketBatch, cols: DecodedColumns) -> None:
-    from netscope.pipeline.sharded import warm_kernels
+    """Compile (or load) the pipeline's kernels: router, gather, markers, SpaceSaving.
+    Here, not in the pipeline package, so the engine depends only on kernels and flows."""
+    from netscope.flows import layout as L
+    from netscope.flows.table import FlowOptions, FlowTable
+    from netscope.kernels.heavy import offer, resolve
+    from netscope.kernels.router import (
+        gather_meta,
+        gather_shards,
+        next_event,
+        route_batch,
+        route_copy,
+        split_by_shard,
+    )
 
-    warm_kernels(batch, cols)
+    n = batch.count
+    shard = np.zeros(n, dtype=np.int32)
+    need = np.zeros(n, dtype=np.int32)
+    order = np.zeros(n, dtype=np.int32)
+    counts = np.zeros(2, dtype=np.int64)
+    starts = np.zeros(3, dtype=np.int64)
+    route_batch(batch.buf, batch.offsets, batch.caplens, batch.linktypes, 0, n, 2, shard, need,
+                counts)  # fmt: skip
+    split_by_shard(shard, n, counts, starts, order)
+    out = np.zeros(max(int(need.sum()), 1), dtype=np.uint8)
+    i64 = np.zeros(n, dtype=np.int64)
+    i32 = np.zeros(n, dtype=np.int32)
+    gather_shards(batch.buf, batch.offsets, batch.caplens, batch.wirelens, batch.ts_ns,
+                  batch.linktypes, 0, order, n, need, out, i64, i32, i32.copy(), i64.copy(),
+                  i32.copy())  # fmt: skip
+    never = int(np.iinfo(np.int64).max)
+    next_event(batch.ts_ns, 0, n, never, never)
+    off = np.zeros(n, dtype=np.int64)
+    counts[:] = 0
+    route_copy(batch.buf, batch.offsets, batch.caplens, batch.linktypes, 0, n, 2, shard, need,
+               counts, out, off, 0)  # fmt: skip
+    split_by_shard(shard, n, counts, starts, order)
+    gather_meta(0, order, n, need, off, batch.caplens, batch.wirelens, batch.ts_ns,
+                batch.linktypes, off.copy(), i32.copy(), i32.copy(), i64.copy(), i32.copy(),
+                starts, counts.copy())  # fmt: skip
+    table = FlowTable(FlowOptions(max_flows=16))
+    cap = 16  # pipeline.sharded.heavy_capacity(0)
+    ss_key = np.zeros((cap, L.KEY_WIDTH), dtype=np.uint64)
+    ss_hash = np.zeros(cap, dtype=np.uint64)
+    ss_cnt = np.zeros(cap, dtype=np.int64)
+    ss_used = np.zeros(1, dtype=np.int64)
+    offer(n, batch.wirelens, cols.err, cols.l3, cols.src_hi, cols.src_lo, cols.dst_hi,
+          cols.dst_lo, cols.proto, cols.l4_off, cols.sport, cols.dport, ss_key, ss_hash,
+          ss_cnt, ss_used)  # fmt: skip
+    rows = np.zeros(cap, dtype=np.int32)
+    resolve(ss_key, ss_hash, ss_used, table.keys, table.i64, table.u8, table.idx_row,
+            table.idx_tag, rows, rows.copy())  # fmt: skip
 
 
 def decode(batch: PacketBatch, cols: DecodedColumns) -> None:

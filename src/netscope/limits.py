@@ -116,6 +116,8 @@ RANGES: dict[str, Range] = {
     "web.sample_rate": R(0, 1_000_000_000, "packets", "0 = no packet feed"),
     "web.payload_bytes": R(0, MAX_SNAPLEN, "bytes", "no packet has more than the snaplen"),
     "pipeline.workers": R(0, 64, "threads", "0 = half the CPUs, 1..8; each owns a flow table"),
+    "dask_workers": R(1, 256, "processes", "--dask local: single-threaded worker processes"),
+    "dask_tasks": R(0, 4096, "tasks", "0 = one per Dask worker thread; each reads the whole set"),
     "pipeline.channel_capacity": R(1, 1_048_576, "packets", "per-shard queue bound"),
     "synthetic_flows": R(1, 100_000_000, "flows", "the table is pre-sized for N flows"),
     "verbosity": R(0, None, "", "the number of -v"),

@@ -124,11 +124,13 @@ def test_assemble_rejects_unknown_names() -> None:
 
 def test_spec_rows_cover_the_spec() -> None:
     names = [name for name, _ in suite.SPEC_ROWS]
-    assert len(names) == len(set(names)) == 20
-    assert names[0].startswith("parse_packet") and names[17].startswith("dashboard")
-    # rows of later issues: start-up beside the other start-up rows, IPFIX at the end
+    assert len(names) == len(set(names)) == 23  # 17 SPEC §9 rows + 6 of later issues
+    assert names[0].startswith("parse_packet") and names[20].startswith("dashboard")
+    # rows of later issues: start-up beside the other start-up rows, file sets / Dask before
+    # the dashboard, IPFIX at the end
     assert "start-up: one-packet file, whole process" in names[13:17]
-    assert names[18:] == ["IPFIX encode, 1M flows (CPU)", "IPFIX export overhead, whole process"]
+    assert names[17].startswith("file set") and names[19].startswith("Dask merge")
+    assert names[21:] == ["IPFIX encode, 1M flows (CPU)", "IPFIX export overhead, whole process"]
     claimed = [n for rows in suite.SECTION_ROWS.values() for n in rows]
     assert sorted(claimed) == sorted(names)
 
@@ -218,14 +220,35 @@ def _all_figures(r: dict[str, Any]) -> list[Figure]:
     ]
 
 
+def status_of(by_name: dict[str, Any], name: str) -> str:
+    return str(by_name[name].status)
+
+
+def test_file_set_figures() -> None:
+    from benchmarks import bench_filesets as bf
+
+    figs = bf.figures(
+        {
+            "set": bf.SetResult(500, 2.0, {"netscope": 0.5, "tshark": 0.4, "tcpdump": 0.01}, 50),
+            "dask": bf.DaskResult(8, 1100.0, 20.0, 12.0, [], 0.2),
+        }
+    )
+    assert [f.name for f in figs] == [n for n, _ in bf.ROWS]
+    # per file x500: netscope 250 s = 125x the set run; tcpdump loop 5 s > 2 s: pass
+    assert figs[0].status == PASS and "125x" in figs[0].measured
+    assert figs[1].measured_value == pytest.approx(20 / 12)
+    assert figs[2].status == PASS
+
+
 def test_every_module_fills_its_spec_rows() -> None:
     table = suite.assemble(_all_figures(_fake_results()), {})
     by_name = {f.name: f for f in table}
-    assert len(by_name) == 20
+    assert len(by_name) == 23
     assert by_name["IPFIX encode, 1M flows (CPU)"].status == PASS  # best 0.2 s
     assert by_name["IPFIX export overhead, whole process"].measured_value == pytest.approx(
         (0.95 / 0.9 - 1) * 100
     )
+    assert status_of(by_name, "Dask merge cost per million flows") == NA  # not in the fakes
     status = {name: f.status for name, f in by_name.items()}
     assert status["parse_packet, 54-byte SYN"] == FAIL  # 22.9 ns
     assert by_name["parse_packet, 54-byte SYN"].measured_value == pytest.approx(
@@ -524,7 +547,7 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout[proc.stdout.index("== SPEC §9 targets") :].splitlines()
     assert table[1].split() == ["figure", "target", "measured", "status"]
-    assert len(table) == 3 + 20 + 3  # title, head, rule; rows; counts, source, machine
+    assert len(table) == 3 + 23 + 3  # title, head, rule; rows; counts, source, machine
     figures = json.loads(out_json.read_text())["figures"]
     assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
     not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}

@@ -6,6 +6,7 @@ that was reported; a write failure raises OutputError (exit 1), never silent los
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import IO, Any
@@ -14,6 +15,7 @@ from netscope.errors import OutputError
 from netscope.flows.layout import REASON_EVICTED, REASON_TIMEOUT
 from netscope.flows.records import records_from_rows
 from netscope.flows.table import ExpiredBatch
+from netscope.sinks.base import FinalFlows, SinkBase, SummaryRows
 from netscope.sinks.targets import open_in_place_text
 
 
@@ -52,20 +54,30 @@ class JsonlWriter:
 EXPORT_REASONS = {REASON_TIMEOUT: "timeout", REASON_EVICTED: "eviction"}
 
 
-class ExpiredFlowsSink:
-    """FlowTable.on_expired handler: each removed flow becomes a line with its reason."""
+class ExpiredFlowsSink(SinkBase):
+    """``--expired-flows-jsonl``: each flow removed from the table (timeout, eviction)
+    becomes a line with its reason, as it happens (a :class:`~netscope.sinks.base.Sink`)."""
+
+    wants_expired = True
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.writer = JsonlWriter(path)
 
-    def __call__(self, batch: ExpiredBatch) -> None:
-        records = records_from_rows(batch.keys, batch.i64, batch.f64, batch.u8)
+    def on_expired(self, expired: ExpiredBatch) -> None:
+        records = records_from_rows(expired.keys, expired.i64, expired.f64, expired.u8)
         objects = []
-        for rec, reason in zip(records, batch.reason.tolist(), strict=True):
+        for rec, reason in zip(records, expired.reason.tolist(), strict=True):
             obj = rec.to_dict()
             obj["reason"] = EXPORT_REASONS.get(reason, str(reason))
             objects.append(obj)
         self.writer.write_many(objects)
 
-    def close(self) -> None:
+    __call__ = on_expired  # usable as a plain FlowTable.on_expired handler
+
+    def finish(self, final: FinalFlows) -> SummaryRows:
         self.writer.close()
+        return [("Expired flows", f"{self.writer.path} ({self.writer.lines} flows)")]
+
+    def close(self) -> None:
+        with contextlib.suppress(OutputError):
+            self.writer.close()

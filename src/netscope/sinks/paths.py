@@ -51,7 +51,8 @@ def outputs(cfg: Config) -> list[tuple[str, Path]]:
 def inputs(cfg: Config) -> list[tuple[str, Path]]:
     """``(flag, path)`` of every file the run reads."""
     web = cfg.web
-    found = [("--read-pcap", cfg.capture.read_pcap), ("--config", cfg.config_path)]
+    found: list[tuple[str, Path | None]] = [("--read-pcap", p) for p in cfg.capture_paths]
+    found.append(("--config", cfg.config_path))
     if web.enabled and web.tls.enabled:
         found += [("--web-tls-cert", web.tls.cert_path), ("--web-tls-key", web.tls.key_path)]
     if web.enabled and web.auth.enabled:

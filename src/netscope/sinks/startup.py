@@ -46,7 +46,9 @@ def header_lines(cfg: Config, version: str, interface: str | None = None) -> lis
     """``NetScope vX``, the input line and (if any) the ``Filter:`` line."""
     lines = [f"NetScope v{version}"]
     if cfg.capture.read_pcap is not None:
-        lines.append(f"Reading packets from pcap: {cfg.capture.read_pcap}")
+        paths = [str(p) for p in cfg.capture_paths]
+        shown = ", ".join(paths) if len(paths) <= 3 else f"{paths[0]}, … ({len(paths)} paths)"
+        lines.append(f"Reading packets from pcap: {shown}")
     else:
         lines.append(f"Capturing on interface: {interface or cfg.capture.interface or '(default)'}")
     if cfg.capture.filter:
