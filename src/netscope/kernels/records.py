@@ -25,6 +25,9 @@ NEED_MORE = 0  # the next record is not entirely inside [pos, end)
 BATCH_FULL = 1  # max_packets records were produced
 CORRUPT = 2  # the record at pos has an impossible length / interface
 OTHER_BLOCK = 3  # (pcapng) the block at pos is not a packet block
+# (pcapng) the packet block at pos is damaged: its trailing total length differs from the
+# leading one, or an option runs past the block (tcpdump and tshark refuse such files too)
+DAMAGED = 4
 
 INT32_MAX = 2147483647
 INT64_MAX = 9223372036854775807
@@ -188,12 +191,26 @@ def scan_pcapng(  # type: ignore[no-untyped-def]
                 data = pos + 28
             if iface >= n_ifaces or cap > blen - 32:
                 return n, pos, CORRUPT
+            if u32(buf, pos + blen - 4, big_endian) != blen:
+                return n, pos, DAMAGED
+            # options follow the padded packet data up to the trailer: each must end inside
+            opt = data + ((cap + 3) & ~3)
+            opt_end = pos + blen - 4
+            while opt + 4 <= opt_end:
+                code = u16(buf, opt, big_endian)
+                if code == 0:  # opt_endofopt
+                    break
+                opt += 4 + ((u16(buf, opt + 2, big_endian) + 3) & ~3)
+                if opt > opt_end:
+                    return n, pos, DAMAGED
             ts, clamped = _ticks_to_ns(hi, lo, if_units[iface], if_offset_s[iface])
             state[ST_LAST_TS] = ts
             state[ST_LAST_CLAMPED] = 1 if clamped else 0
         elif btype == PCAPNG_SPB:
             if n_ifaces < 1 or blen < 16:
                 return n, pos, CORRUPT
+            if u32(buf, pos + blen - 4, big_endian) != blen:
+                return n, pos, DAMAGED
             iface = 0
             orig = u32(buf, pos + 8, big_endian)
             cap = blen - 16

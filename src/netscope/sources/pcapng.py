@@ -103,6 +103,7 @@ class PcapngReader:
         from netscope.kernels.records import (
             BATCH_FULL,
             CORRUPT,
+            DAMAGED,
             NEED_MORE,
             ST_CLAMPED,
             STATE_SLOTS,
@@ -147,6 +148,10 @@ class PcapngReader:
                 index += n
             if status == BATCH_FULL:
                 continue
+            if status == DAMAGED:
+                self._stop(pos, "damaged packet block (its two total lengths disagree, or an "
+                           "option runs past the block)")  # fmt: skip
+                return
             # An SHB can legitimately fail the length sanity check before we know
             # its byte order; otherwise this block is corrupt.
             if status == CORRUPT and not (chunks.available >= 12 and self._starts_with_shb()):
@@ -194,6 +199,13 @@ class PcapngReader:
             return False
         start = c.pos
         block = bytes(c.buf[start : start + need])
+        if struct.unpack_from("<I", block, 0)[0] == SHB:
+            trailer_order = ">" if block[8:12] == b"\x1a\x2b\x3c\x4d" else "<"
+        else:
+            trailer_order = ">" if self.big_endian else "<"
+        if struct.unpack_from(trailer_order + "I", block, need - 4)[0] != need:
+            self._stop(start, "damaged block (its two total lengths disagree)")
+            return False
         if struct.unpack_from("<I", block, 0)[0] == SHB:
             self.big_endian = block[8:12] == b"\x1a\x2b\x3c\x4d"
             self.interfaces = []  # interface ids restart in every section
