@@ -1,0 +1,317 @@
+"""The one flow schema: every export's field list and the Arrow table built from it.
+
+Each ``Field`` says name, Arrow type, unit, nullability and what it means; docs/exports.md
+documents the same list. The JSON/CSV exports take their field order from ``TEXT_FIELDS``
+(``records.FLOW_FIELDS`` folds the endpoint columns back into objects), Arrow and Parquet
+from ``FIELDS``. ``flow_table`` builds the Arrow columns straight from the flow table's
+numpy matrices: column slices, casts, two compiled loops (address text, Community ID)
+and no per-flow Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from netscope.flows import layout as L
+
+PROTO_NAMES = {6: "tcp", 17: "udp"}
+CLIENT_NAMES = {L.CLIENT_A: "a", L.CLIENT_B: "b"}
+END_REASON_ACTIVE = 0
+END_REASON_NAMES = ("active", "timeout", "evicted")  # index = layout.REASON_* (0 = still open)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    arrow: str  # Arrow type as written in docs/exports.md
+    unit: str
+    nullable: bool
+    doc: str
+    text: bool = True  # also a JSON/CSV field (False: Arrow/Parquet only)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("protocol", "dictionary<int8, string>", "", False, '"tcp" or "udp"'),
+    Field(
+        "ip_version",
+        "uint8",
+        "",
+        False,
+        "4 or 6: the address family without parsing the text",
+        text=False,
+    ),
+    Field("endpoint_a_ip", "string", "", False, "canonical endpoint A (SPEC §6): address text"),
+    Field("endpoint_a_port", "uint16", "", False, "endpoint A's port"),
+    Field("endpoint_b_ip", "string", "", False, "endpoint B: address text"),
+    Field("endpoint_b_port", "uint16", "", False, "endpoint B's port"),
+    Field("first_seen", "timestamp[ns, tz=UTC]", "ns", False, "capture time of the first packet"),
+    Field("last_seen", "timestamp[ns, tz=UTC]", "ns", False, "capture time of the last packet"),
+    Field("duration_secs", "float64", "s", False, "last_seen - first_seen"),
+    Field("packets_a_to_b", "uint64", "packets", False, "packets sent by A"),
+    Field("packets_b_to_a", "uint64", "packets", False, "packets sent by B"),
+    Field("bytes_a_to_b", "uint64", "bytes", False, "wire bytes sent by A"),
+    Field("bytes_b_to_a", "uint64", "bytes", False, "wire bytes sent by B"),
+    Field("packets_total", "uint64", "packets", False, "both directions"),
+    Field("bytes_total", "uint64", "bytes", False, "both directions"),
+    Field("avg_bps", "float64", "bit/s", False, "bytes_total * 8 / duration (0 if duration 0)"),
+    Field(
+        "tcp_state",
+        "dictionary<int8, string>",
+        "",
+        True,
+        "TCP state (syn_sent ... reset); null for UDP",
+    ),
+    Field("client", "dictionary<int8, string>", "", True, "which endpoint opened the TCP flow"),
+    Field("retransmissions", "uint64", "segments", False, "TCP retransmissions (0 in scale mode)"),
+    Field("out_of_order", "uint64", "segments", False, "TCP out-of-order segments"),
+    Field("rtt_last_ms", "float64", "ms", True, "last RTT sample; null without samples"),
+    Field("rtt_min_ms", "float64", "ms", True, "smallest RTT sample"),
+    Field("rtt_ewma_ms", "float64", "ms", True, "smoothed RTT (alpha 1/8)"),
+    Field("rtt_samples", "uint64", "samples", True, "RTT samples; null for UDP / scale mode"),
+    Field("community_id", "string", "", False, "Community ID v1 (seed: community_id_seed)"),
+    Field(
+        "end_reason",
+        "dictionary<int8, string>",
+        "",
+        False,
+        '"active" (open at the end), "timeout" or "evicted"',
+        text=False,
+    ),
+)
+
+TEXT_FIELDS = tuple(f.name for f in FIELDS if f.text)
+COLUMN_NAMES = tuple(f.name for f in FIELDS)
+
+
+def arrow_schema() -> Any:
+    """The ``pyarrow.Schema`` of ``FIELDS`` (docs on each field's metadata)."""
+    import pyarrow as pa
+
+    types: dict[str, Any] = {
+        "string": pa.string(),
+        "uint8": pa.uint8(),
+        "uint16": pa.uint16(),
+        "uint64": pa.uint64(),
+        "float64": pa.float64(),
+        "timestamp[ns, tz=UTC]": pa.timestamp("ns", tz="UTC"),
+        "dictionary<int8, string>": pa.dictionary(pa.int8(), pa.string()),
+    }
+    return pa.schema(
+        [
+            pa.field(
+                f.name,
+                types[f.arrow],
+                nullable=f.nullable,
+                metadata={"doc": f.doc, "unit": f.unit} if f.unit else {"doc": f.doc},
+            )
+            for f in FIELDS
+        ],
+        metadata={"netscope.schema": "flows/1"},
+    )
+
+
+def _dictionary(indices: np.ndarray, names: tuple[str, ...], mask: np.ndarray | None) -> Any:
+    import pyarrow as pa
+
+    return pa.DictionaryArray.from_arrays(
+        pa.array(indices.astype(np.int8), mask=mask), pa.array(names, type=pa.string())
+    )
+
+
+def _nullable(values: np.ndarray, mask: np.ndarray | None) -> Any:
+    import pyarrow as pa
+
+    return pa.array(values, mask=mask)
+
+
+def flow_table(
+    keys: np.ndarray,
+    i64: np.ndarray,
+    f64: np.ndarray | None,
+    u8: np.ndarray,
+    rows: np.ndarray | None = None,
+    *,
+    reason: np.ndarray | None = None,
+    seed: int = 0,
+) -> Any:
+    """A ``pyarrow.Table`` of ``rows`` (all if None) in ``FIELDS`` order.
+
+    ``f64`` None means scale mode (RTT null, TCP counters 0), as for ``records_from_rows``.
+    ``reason`` is the expiry reason per row (``layout.REASON_*``); None means still active.
+    """
+    import pyarrow as pa
+
+    from netscope.flows.addresses import address_text
+    from netscope.flows.community_id import community_ids_from_keys, to_arrow_array
+
+    if rows is not None:
+        keys, i64, u8 = keys[rows], i64[rows], u8[rows]
+        f64 = f64[rows] if f64 is not None else None
+        reason = reason[rows] if reason is not None else None
+    n = keys.shape[0]
+    meta = keys[:, L.K_META]
+    version = (meta & np.uint64(0xFF)).astype(np.uint8)
+    proto = ((meta >> np.uint64(8)) & np.uint64(0xFF)).astype(np.uint8)
+    is_tcp = proto == 6
+    not_tcp = ~is_tcp
+    deep = i64.shape[1] > L.I_RTT_SAMPLES
+
+    protos = np.unique(proto)
+    proto_names = tuple(PROTO_NAMES.get(int(p), str(int(p))) for p in protos)
+    proto_idx = np.searchsorted(protos, proto)
+
+    first = i64[:, L.I_FIRST_NS]
+    last = i64[:, L.I_LAST_NS]
+    dur_ns = np.maximum(last - first, 0)
+    duration = dur_ns / 1e9
+    pkts_ab = i64[:, L.I_PKTS_AB].astype(np.uint64)
+    pkts_ba = i64[:, L.I_PKTS_BA].astype(np.uint64)
+    bytes_ab = i64[:, L.I_BYTES_AB].astype(np.uint64)
+    bytes_ba = i64[:, L.I_BYTES_BA].astype(np.uint64)
+    bytes_total = bytes_ab + bytes_ba
+    with np.errstate(divide="ignore", invalid="ignore"):
+        avg_bps = np.where(dur_ns > 0, bytes_total * 8.0 / np.where(dur_ns > 0, duration, 1.0), 0.0)
+
+    client = u8[:, L.B_CLIENT]
+    client_idx = np.where(client == L.CLIENT_B, 1, 0)
+    client_null = not_tcp | ((client != L.CLIENT_A) & (client != L.CLIENT_B))
+
+    zeros = np.zeros(n, dtype=np.uint64)
+    if deep:
+        retrans = i64[:, L.I_RETRANS].astype(np.uint64)
+        ooo = i64[:, L.I_OOO].astype(np.uint64)
+        samples = i64[:, L.I_RTT_SAMPLES]
+    else:
+        retrans = ooo = zeros
+        samples = np.zeros(n, dtype=np.int64)
+    if f64 is not None and deep:
+        no_rtt = samples <= 0
+        rtt = [f64[:, c] for c in (L.F_RTT_LAST, L.F_RTT_MIN, L.F_RTT_EWMA)]
+        samples_null = not_tcp
+    else:
+        no_rtt = np.ones(n, dtype=bool)
+        rtt = [np.zeros(n)] * 3
+        samples_null = np.ones(n, dtype=bool)
+
+    reasons = np.zeros(n, dtype=np.int8) if reason is None else reason.astype(np.int8)
+    a_text = address_text(version, keys[:, L.K_A_HI], keys[:, L.K_A_LO])
+    b_text = address_text(version, keys[:, L.K_B_HI], keys[:, L.K_B_LO])
+    ts = pa.timestamp("ns", tz="UTC")
+    arrays = [
+        _dictionary(proto_idx, proto_names, None),
+        pa.array(version),
+        a_text,
+        pa.array(((meta >> np.uint64(48)) & np.uint64(0xFFFF)).astype(np.uint16)),
+        b_text,
+        pa.array(((meta >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.uint16)),
+        pa.array(first, type=ts),
+        pa.array(last, type=ts),
+        pa.array(duration),
+        pa.array(pkts_ab),
+        pa.array(pkts_ba),
+        pa.array(bytes_ab),
+        pa.array(bytes_ba),
+        pa.array(pkts_ab + pkts_ba),
+        pa.array(bytes_total),
+        pa.array(avg_bps),
+        _dictionary(u8[:, L.B_STATE], L.TCP_STATE_NAMES, not_tcp),
+        _dictionary(client_idx, (CLIENT_NAMES[L.CLIENT_A], CLIENT_NAMES[L.CLIENT_B]), client_null),
+        pa.array(retrans),
+        pa.array(ooo),
+        _nullable(rtt[0], no_rtt),
+        _nullable(rtt[1], no_rtt),
+        _nullable(rtt[2], no_rtt),
+        _nullable(samples.astype(np.uint64), samples_null),
+        to_arrow_array(community_ids_from_keys(keys, seed=seed)),
+        _dictionary(reasons, END_REASON_NAMES, None),
+    ]
+    return pa.Table.from_arrays(arrays, schema=arrow_schema())
+
+
+def empty_table() -> Any:
+    """A zero-row table with the flow schema."""
+    return arrow_schema().empty_table()
+
+
+@dataclass
+class FlowRows:
+    """A snapshot of some flow-table rows (copies), the input of Arrow and record views."""
+
+    keys: np.ndarray
+    i64: np.ndarray
+    f64: np.ndarray | None  # None in scale mode
+    u8: np.ndarray
+    reason: np.ndarray | None = None  # layout.REASON_* per row; None = still active
+
+    @classmethod
+    def take(
+        cls,
+        keys: np.ndarray,
+        i64: np.ndarray,
+        f64: np.ndarray | None,
+        u8: np.ndarray,
+        rows: np.ndarray | None = None,
+        reason: np.ndarray | None = None,
+    ) -> FlowRows:
+        if rows is None:
+            return cls(
+                keys.copy(),
+                i64.copy(),
+                None if f64 is None else f64.copy(),
+                u8.copy(),
+                None if reason is None else reason.copy(),
+            )
+        return cls(
+            keys[rows],
+            i64[rows],
+            None if f64 is None else f64[rows],
+            u8[rows],
+            None if reason is None else reason[rows],
+        )
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    def export_order(self) -> np.ndarray:
+        """Largest bytes_total first; ties by protocol and endpoints (numeric order)."""
+        k = self.keys
+        total = self.i64[:, L.I_BYTES_AB] + self.i64[:, L.I_BYTES_BA]
+        return np.lexsort(
+            (
+                k[:, L.K_B_LO],
+                k[:, L.K_B_HI],
+                k[:, L.K_A_LO],
+                k[:, L.K_A_HI],
+                k[:, L.K_META],
+                -total,
+            )
+        )
+
+    def sorted(self) -> FlowRows:
+        return FlowRows.take(
+            self.keys, self.i64, self.f64, self.u8, self.export_order(), self.reason
+        )
+
+    def to_arrow(self, seed: int = 0) -> Any:
+        return flow_table(self.keys, self.i64, self.f64, self.u8, reason=self.reason, seed=seed)
+
+    @staticmethod
+    def concat(parts: list[FlowRows]) -> FlowRows:
+        if len(parts) == 1:
+            return parts[0]
+        f64s = [p.f64 for p in parts]
+        return FlowRows(
+            np.concatenate([p.keys for p in parts]),
+            np.concatenate([p.i64 for p in parts]),
+            None if any(f is None for f in f64s) else np.concatenate(f64s),  # type: ignore[arg-type]
+            np.concatenate([p.u8 for p in parts]),
+            np.concatenate(
+                [
+                    p.reason if p.reason is not None else np.zeros(len(p), dtype=np.int8)
+                    for p in parts
+                ]
+            ),
+        )
