@@ -79,6 +79,9 @@ class OutputConfig:
     export_json: Path | None = None
     export_csv: Path | None = None
     expired_flows_jsonl: Path | None = None
+    export_parquet: Path | None = None  # a file, or an existing directory (Hive dataset)
+    community_id_seed: int = 0  # Community ID v1 seed of every flow export
+    parquet_row_group_flows: int = 65536  # expired flows buffered per Parquet row group
     hex_dump: bool = False
     quiet: bool = False
 

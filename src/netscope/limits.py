@@ -78,6 +78,10 @@ RANGES: dict[str, Range] = {
     "run.replay_speed": R(0, 1_000_000, "x", "0 = as fast as possible (max); 1 = as captured"),
     "output.write_pcap_rotate_mb": R(0, 1_048_576, "MiB", "0 = no rotation; at most 1 TiB"),
     "output.write_pcap_max_files": R(0, 1_000_000, "files", "0 = no rotation"),
+    "output.community_id_seed": R(0, 65535, "", "Community ID v1 seeds are 16 bits"),
+    "output.parquet_row_group_flows": R(
+        1, 10_000_000, "flows", "held in memory until written; ~150 bytes each"
+    ),
     "flow.timeout_secs": R(0, YEAR_S, "s", "0 = never expire; at most a year"),
     "flow.max_flows": R(
         0, 1_000_000_000, "flows", "0 = unlimited (grows while memory allows); rows are int32"

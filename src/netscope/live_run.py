@@ -251,6 +251,7 @@ class LiveRun:
         from netscope.runner import OfflineRun, flow_options, kernel_groups
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
+        from netscope.sinks.parquet import chain_expired, open_parquet_sink
         from netscope.sources.live import open_live
 
         cfg = self.cfg
@@ -268,10 +269,12 @@ class LiveRun:
                 cfg, source.linktype, source.snaplen, source.user_space_filter
             )
             expired_sink = (
-                ExpiredFlowsSink(cfg.output.expired_flows_jsonl)
+                ExpiredFlowsSink(cfg.output.expired_flows_jsonl, seed=cfg.output.community_id_seed)
                 if cfg.output.expired_flows_jsonl is not None
                 else None
             )
+            parquet_sink = open_parquet_sink(cfg)  # --export-parquet (sinks/parquet.py)
+            on_expired = chain_expired(expired_sink, parquet_sink)
         except BaseException:
             source.close()
             raise
@@ -282,20 +285,20 @@ class LiveRun:
 
             processor = PipelineProcessor.for_config(
                 cfg,
-                flow_options(cfg, expired_sink is not None),
+                flow_options(cfg, on_expired is not None),
                 cfg.stats.interval_ms * 1_000_000,
                 self.out,
                 live=True,
             )
             processor.stats_line = live_stats_line(drops)
-            processor.on_expired = expired_sink
+            processor.on_expired = on_expired
         else:
-            processor = InlineProcessor(flow_options(cfg, expired_sink is not None))
+            processor = InlineProcessor(flow_options(cfg, on_expired is not None))
             if cfg.stats.enabled:
                 processor.on_tick = LiveStatsPrinter(
                     self.out, processor.flows, cfg.stats.top_flows, drops
                 )
-            processor.flows.on_expired = expired_sink
+            processor.flows.on_expired = on_expired
         processor.wall_clock_ticks = True
         interval_ns = cfg.stats.interval_ms * 1_000_000
         dashboard = None
@@ -394,6 +397,7 @@ class LiveRun:
         interrupted = interrupted or flag.set
         stage_rows, stage_failure = stage.close(source.linktype)
         offline = OfflineRun(cfg, self.out, self.err)
+        offline.parquet_sink = parquet_sink
         extra, export_failure = offline._write_outputs(processor, expired_sink)
         alert_rows, alert_failure = anomalies.finish() if anomalies is not None else ([], None)
         failure = failure or stage_failure or export_failure or alert_failure

@@ -79,6 +79,7 @@ class OfflineRun:
         self.cfg = cfg
         self.out = out
         self.err = err
+        self.parquet_sink: Any = None  # --export-parquet, finished in _write_outputs
 
     def execute(self) -> int:
         from netscope import engine
@@ -88,6 +89,7 @@ class OfflineRun:
         from netscope.sinks.alerts import AnomalyReporter
         from netscope.sinks.console import PacketPrinter
         from netscope.sinks.jsonl import ExpiredFlowsSink
+        from netscope.sinks.parquet import chain_expired, open_parquet_sink
         from netscope.sources import open_capture_file
 
         cfg = self.cfg
@@ -100,10 +102,12 @@ class OfflineRun:
             source.close()
             raise
         expired_sink = (
-            ExpiredFlowsSink(cfg.output.expired_flows_jsonl)
+            ExpiredFlowsSink(cfg.output.expired_flows_jsonl, seed=cfg.output.community_id_seed)
             if cfg.output.expired_flows_jsonl is not None
             else None
         )
+        self.parquet_sink = open_parquet_sink(cfg)  # --export-parquet (sinks/parquet.py)
+        on_expired = chain_expired(expired_sink, self.parquet_sink)
         engine.warm_up(need=kernel_groups(cfg, live=False))
         interval_ns = cfg.stats.interval_ms * 1_000_000 if cfg.stats.enabled else 0
         if cfg.web.enabled:  # the dashboard's capture-time ticks drive the stats line too
@@ -113,14 +117,14 @@ class OfflineRun:
             from netscope.pipeline.sharded import PipelineProcessor
 
             processor = PipelineProcessor.for_config(
-                cfg, flow_options(cfg, expired_sink is not None), interval_ns, self.out, live=False
+                cfg, flow_options(cfg, on_expired is not None), interval_ns, self.out, live=False
             )
-            processor.on_expired = expired_sink
+            processor.on_expired = on_expired
         else:
-            processor = InlineProcessor(flow_options(cfg, expired_sink is not None), interval_ns)
+            processor = InlineProcessor(flow_options(cfg, on_expired is not None), interval_ns)
             if cfg.stats.enabled:
                 processor.on_tick = StatsPrinter(self.out, processor.flows, cfg.stats.top_flows)
-            processor.flows.on_expired = expired_sink
+            processor.flows.on_expired = on_expired
         dashboard = None
         if cfg.web.enabled:
             from netscope.web.server import Dashboard
@@ -233,6 +237,7 @@ class OfflineRun:
         from netscope.pipeline.sharded import PipelineProcessor
         from netscope.sinks.exports import write_csv, write_json
         from netscope.sinks.jsonl import ExpiredFlowsSink
+        from netscope.sinks.parquet import finish_parquet
 
         assert isinstance(processor, InlineProcessor | PipelineProcessor)
         cfg = self.cfg
@@ -259,10 +264,19 @@ class OfflineRun:
                 )
             except OutputError as exc:
                 failure = exc
+        try:
+            rows += finish_parquet(self.parquet_sink, table)
+        except OutputError as exc:
+            failure = failure or exc
         if cfg.output.export_json is None and cfg.output.export_csv is None:
             return rows, failure
         records = records_from_rows(
-            table.keys, table.i64, table.f64 if table.deep else None, table.u8, table.live_rows()
+            table.keys,
+            table.i64,
+            table.f64 if table.deep else None,
+            table.u8,
+            table.live_rows(),
+            seed=cfg.output.community_id_seed,
         )
         for label, target, writer in (
             ("JSON export", cfg.output.export_json, write_json),

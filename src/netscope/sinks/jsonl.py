@@ -50,11 +50,12 @@ class JsonlWriter:
 class ExpiredFlowsSink:
     """FlowTable.on_expired handler: each removed flow becomes a line with its reason."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], seed: int = 0) -> None:
         self.writer = JsonlWriter(path)
+        self.seed = seed  # Community ID seed
 
     def __call__(self, batch: ExpiredBatch) -> None:
-        records = records_from_rows(batch.keys, batch.i64, batch.f64, batch.u8)
+        records = records_from_rows(batch.keys, batch.i64, batch.f64, batch.u8, seed=self.seed)
         objects = []
         for rec, reason in zip(records, batch.reason.tolist(), strict=True):
             obj = rec.to_dict()

@@ -40,6 +40,7 @@ def outputs(cfg: Config) -> list[tuple[str, Path]]:
         ("--export-json", out.export_json),
         ("--export-csv", out.export_csv),
         ("--expired-flows-jsonl", out.expired_flows_jsonl),
+        ("--export-parquet", out.export_parquet),
     ]
     if cfg.analysis.anomalies.enabled:  # otherwise the alerts file is never opened
         found.append(("--alerts-jsonl", cfg.analysis.alerts_jsonl))
