@@ -118,10 +118,10 @@ class ParquetFlowSink:
         """``FlowTable.on_expired``: copy the rows (the batch is reused), flush when full."""
         rows = FlowRows.take(batch.keys, batch.i64, batch.f64, batch.u8, None, batch.reason)
         self._add(rows)
-        if self._buffered >= self.row_group_flows or (
-            time.monotonic() - self._oldest >= self.flush_secs
-        ):
+        if time.monotonic() - self._oldest >= self.flush_secs:
             self.flush()
+        elif self._buffered >= self.row_group_flows:
+            self.flush(whole_groups_only=True)
 
     def _add(self, rows: FlowRows) -> None:
         if not len(rows):
@@ -131,19 +131,24 @@ class ParquetFlowSink:
         self._buffer.append(rows)
         self._buffered += len(rows)
 
-    def flush(self) -> None:
-        """Write what is buffered: row groups of at most ``row_group_flows`` flows."""
+    def flush(self, whole_groups_only: bool = False) -> None:
+        """Write what is buffered as row groups of at most ``row_group_flows`` flows
+        (``whole_groups_only``: full groups only, the remainder stays buffered)."""
         if not self._buffer:
             return
         rows = FlowRows.concat(self._buffer)
-        self._buffer = []
-        self._buffered = 0
-        for start in range(0, len(rows), self.row_group_flows):
-            part = (
-                rows
-                if len(rows) <= self.row_group_flows
-                else _slice(rows, start, start + self.row_group_flows)
-            )
+        size = self.row_group_flows
+        end = len(rows) - len(rows) % size if whole_groups_only else len(rows)
+        # the remainder is copied, so the written rows' arrays can be freed
+        rest = FlowRows.take(
+            rows.keys, rows.i64, rows.f64, rows.u8, np.arange(end, len(rows)), rows.reason
+        )
+        self._buffer = [rest] if len(rest) else []
+        self._buffered = len(rest)
+        if self._buffer:
+            self._oldest = time.monotonic()
+        for start in range(0, end, size):
+            part = _slice(rows, start, min(start + size, end))
             self._write(part.to_arrow(self.seed), part)
 
     def _write(self, table: Any, rows: FlowRows) -> None:
