@@ -22,9 +22,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import REPO_ROOT, corpus_file, run_cli
 
 import netscope
+from conftest import REPO_ROOT, corpus_file, run_cli
 from netscope.flows import layout as L
 from netscope.flows.schema import FlowRows
 from netscope.flows.table import ExpiredBatch
