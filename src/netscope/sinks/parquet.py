@@ -31,7 +31,7 @@ import numpy as np
 
 from netscope.errors import OutputError
 from netscope.flows import layout as L
-from netscope.flows.schema import FlowRows, arrow_schema
+from netscope.flows.schema import FlowRows, arrow_schema, column
 from netscope.flows.table import ExpiredBatch
 from netscope.sinks.atomic import _sync_directory, remove_stale_temps, temp_prefix
 from netscope.sinks.targets import new_file_mode
@@ -164,11 +164,9 @@ class ParquetFlowSink:
 
     def _write_parts(self, table: Any, rows: FlowRows) -> None:
         """One complete file per hour partition present in ``table`` (temp + rename)."""
-        import pyarrow as pa
-
         hours = rows.i64[:, L.I_FIRST_NS] // _NS_PER_HOUR
         for hour in np.unique(hours).tolist():
-            part = table.filter(pa.array(hours == hour))
+            part = table.take(column(np.flatnonzero(hours == hour).astype(np.int64)))
             label = time.strftime("%Y-%m-%dT%H", time.gmtime(hour * 3600))
             folder = self.root / f"{PARTITION}={label}"
             folder.mkdir(exist_ok=True)
