@@ -64,6 +64,13 @@ SPEC_ROWS: tuple[tuple[str, str], ...] = (
     ("first run after install (compiles)", "< 20 s"),
     ("dashboard at tick_ms = 33", ">= 29 fps, p95 < 50 ms"),
 )
+# Targets added after SPEC §9 (issue 15, flow exports): rows appended after the SPEC's.
+EXPORT_ROWS: tuple[tuple[str, str], ...] = (
+    ("to_arrow(), 1M flows", "<= 0.3 s"),
+    ("--export-parquet, whole-process overhead", "<= 10 %"),
+    ("analyze().to_pandas() vs NFStream to_pandas()", "faster than NFStream (< 1.00x its time)"),
+)
+SPEC_ROWS += EXPORT_ROWS
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         bench_anomaly,
         bench_bpf,
         bench_e2e_decode,
+        bench_exports,
         bench_flows,
         bench_parse,
         bench_pipeline,
@@ -153,6 +161,10 @@ def sections(args: argparse.Namespace) -> list[Section]:
             ],
         ),
     ]
+    export_args = ["--trace", str(mixed), *reps]
+    out.append(
+        Section("flow exports", lambda: bench_exports.main(export_args), bench_exports.figures)
+    )
     if not args.no_compare:
         from benchmarks import compare
 
@@ -186,6 +198,7 @@ SECTION_ROWS: dict[str, tuple[str, ...]] = {
         "first run after install (compiles)",
         "dashboard at tick_ms = 33",
     ),
+    "flow exports": tuple(name for name, _ in EXPORT_ROWS),
 }
 
 
