@@ -145,6 +145,13 @@ def test_address_text_matches_ipaddress() -> None:
     specials = [0, 1, 0xFFFF_0102_0304, 2**128 - 1, 0x2001_0DB8 << 96, (0xFE80 << 112) | 1]
     v6 = [int(x) for x in rng.integers(0, 2**63, 50, dtype=np.uint64)] + specials
     v6 += [(int(h) << 64) for h in rng.integers(0, 2**63, 50, dtype=np.uint64)]
+    # zero runs everywhere (ties, ends, single zeros), groups with leading zeros
+    for _ in range(3000):
+        groups = [
+            0 if rng.random() < 0.5 else int(rng.choice([0xAB, 0x1, 0xF00, 0xFFFF, 0x1234]))
+            for _ in range(8)
+        ]
+        v6.append(int("".join(f"{g:04x}" for g in groups), 16))
     version = np.array([4] * len(v4) + [6] * len(v6), dtype=np.uint8)
     hi = np.array([0] * len(v4) + [x >> 64 for x in v6], dtype=np.uint64)
     lo = np.array(list(v4) + [x & (2**64 - 1) for x in v6], dtype=np.uint64)

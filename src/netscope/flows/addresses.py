@@ -1,50 +1,45 @@
 """Flow addresses as an Arrow string column, without a per-flow Python loop.
 
-IPv4 text comes from a compiled loop; IPv6 text is formatted by ``ipaddress`` once per
-distinct address (hosts repeat across flows), so the text equals the JSON export's.
+One compiled loop (``kernels.addresses``) writes the text of every row straight into the
+Arrow buffers; the text equals ``ipaddress``'s, which the JSON export uses.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
 import numpy as np
 
 
+@functools.cache
+def _mapped_dotted() -> bool:
+    """Whether this Python prints IPv4-mapped IPv6 addresses dotted (3.13+)."""
+    return str(ipaddress.IPv6Address("::ffff:1.2.3.4")) == "::ffff:1.2.3.4"
+
+
+def _as_i64(a: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(a)
+    return arr.view(np.int64) if arr.dtype == np.uint64 else arr.astype(np.int64)
+
+
 def address_text(version: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> Any:
     """``pyarrow.string()`` array of the addresses stored as (hi, lo) halves."""
     import pyarrow as pa
 
-    from netscope.kernels.addresses import write_address_text
+    from netscope.kernels.addresses import IPV4_MAX, IPV6_MAX, write_address_text
 
     n = int(version.shape[0])
-    is6 = version != 4
-    v6_index = np.zeros(n, dtype=np.int64)
-    v6_offsets = np.zeros(1, dtype=np.int64)
-    v6_data = np.zeros(0, dtype=np.uint8)
-    v6_bytes = 0
-    if is6.any():
-        pairs = np.stack([hi[is6], lo[is6]], axis=1)
-        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        texts = [
-            str(ipaddress.IPv6Address((int(h) << 64) | int(v))).encode("ascii")
-            for h, v in uniq.tolist()
-        ]
-        lengths = np.array([len(t) for t in texts], dtype=np.int64)
-        v6_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        v6_data = np.frombuffer(b"".join(texts), dtype=np.uint8)
-        inverse = inverse.reshape(-1)
-        v6_index[is6] = inverse
-        v6_bytes = int(lengths[inverse].sum())
+    n6 = int(np.count_nonzero(version != 4))
     offsets = np.zeros(n + 1, dtype=np.int32)
-    data = np.zeros(15 * int(n - is6.sum()) + v6_bytes, dtype=np.uint8)
+    data = np.zeros(IPV4_MAX * (n - n6) + IPV6_MAX * n6, dtype=np.uint8)
     write_address_text(
         np.ascontiguousarray(version, dtype=np.uint8),
-        np.ascontiguousarray(lo).view(np.int64) if lo.dtype == np.uint64 else lo.astype(np.int64),
-        v6_index,
-        v6_offsets,
-        v6_data,
+        _as_i64(hi),
+        _as_i64(lo),
+        _mapped_dotted(),
+        np.zeros(8, dtype=np.int64),
         offsets,
         data,
     )
