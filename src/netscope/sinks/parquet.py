@@ -21,8 +21,10 @@ crash loses at most the rows still buffered.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from netscope.errors import OutputError
 from netscope.flows import layout as L
 from netscope.flows.schema import FlowRows, arrow_schema, column
 from netscope.flows.table import ExpiredBatch
+from netscope.sinks import targets
 from netscope.sinks.atomic import _sync_directory, remove_stale_temps, temp_prefix
 from netscope.sinks.targets import new_file_mode
 
@@ -59,6 +62,32 @@ def _pq() -> Any:
     return pq
 
 
+class _Preload(threading.Thread):
+    """Imports pyarrow (~0.2 s) and loads the export kernels while the run reads packets.
+
+    The run's own work is mostly in kernels that release the GIL, so on a second core
+    this costs the run nothing; the first write joins the thread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="netscope-parquet-preload", daemon=True)
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            _pq()
+            arrow_schema()
+            FlowRows(
+                np.zeros((0, L.KEY_WIDTH), np.uint64),
+                np.zeros((0, L.I64_SCALE_WIDTH), np.int64),
+                None,
+                np.zeros((0, L.U8_WIDTH), np.uint8),
+            ).to_arrow()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the first write
+            self.error = exc
+
+
 class ParquetFlowSink:
     """Expired-flow handler and end-of-run writer for one Parquet file or dataset."""
 
@@ -83,8 +112,13 @@ class ParquetFlowSink:
         self._oldest = 0.0
         self._closed = False
         self._writer: Any = None
-        self._pq = _pq()
-        self._schema = arrow_schema()
+        if importlib.util.find_spec("pyarrow") is None:  # fail now, not at the first write
+            _pq()
+        if targets.classify(path) is not targets.Kind.FILE and not self.dataset:
+            raise OutputError(f"{self.shown}: Parquet needs a regular file or a directory")
+        self._preload: _Preload | None = _Preload()
+        self._pq: Any = None
+        self._schema: Any = None
         if self.dataset:
             self.root = Path(self.shown)
             try:
@@ -103,6 +137,20 @@ class ParquetFlowSink:
                 )
                 os.fchmod(fd, new_file_mode())
                 os.close(fd)
+            except OSError as exc:
+                raise OutputError(f"{self.shown}: cannot create export: {exc.strerror}") from None
+
+    def _ready(self) -> None:
+        """Wait for the preload; open the file's writer (first write or close)."""
+        if self._preload is not None:
+            self._preload.join()
+            error, self._preload = self._preload.error, None
+            if error is not None:
+                raise error
+            self._pq = _pq()
+            self._schema = arrow_schema()
+        if not self.dataset and self._writer is None:
+            try:
                 self._writer = self._pq.ParquetWriter(
                     self._tmp, self._schema, compression=COMPRESSION
                 )
@@ -152,6 +200,7 @@ class ParquetFlowSink:
             self._write(part.to_arrow(self.seed), part)
 
     def _write(self, table: Any, rows: FlowRows) -> None:
+        self._ready()
         try:
             if self.dataset:
                 self._write_parts(table, rows)
@@ -199,6 +248,7 @@ class ParquetFlowSink:
         self._closed = True
         if self.dataset:
             return
+        self._ready()
         try:
             if self.row_groups == 0:
                 self._writer.write_table(self._schema.empty_table())
@@ -216,7 +266,8 @@ class ParquetFlowSink:
         if not self.dataset and not self._closed:
             self._closed = True
             try:
-                self._writer.close()
+                if self._writer is not None:
+                    self._writer.close()
             finally:
                 Path(self._tmp).unlink(missing_ok=True)
 
