@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,8 @@ class ExportReport:
     trace: str = ""
     plain: list[float] = field(default_factory=list)
     parquet: list[float] = field(default_factory=list)
+    plain_cpu: list[float] = field(default_factory=list)
+    parquet_cpu: list[float] = field(default_factory=list)
     ours_pandas: list[float] = field(default_factory=list)
     nfstream: dict[str, list[float]] = field(default_factory=dict)
     nfstream_error: str = ""
@@ -89,12 +92,18 @@ def synthetic_rows(n: int, seed: int = 1) -> Any:
     return FlowRows(keys, i64, f64, u8)
 
 
-def _wall(cmd: list[str]) -> float:
+def _wall(cmd: list[str], cpu: list[float] | None = None) -> float:
+    """Wall seconds of one run of ``cmd``; its CPU seconds (user + sys) go to ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO_ROOT)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr[-400:]!r}")
+    if cpu is not None:
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        cpu.append(used)
     return elapsed
 
 
@@ -132,10 +141,11 @@ def main(argv: list[str] | None = None) -> ExportReport:
         _wall(base)
         _wall([*base, "--export-parquet", out])  # warm-up: kernel cache, page cache
         for _ in range(args.reps):
-            report.plain.append(_wall(base))
-            report.parquet.append(_wall([*base, "--export-parquet", out]))
-    print(f"   whole process: {np.median(report.plain):.3f} s, "
-          f"with --export-parquet {np.median(report.parquet):.3f} s")  # fmt: skip
+            report.plain.append(_wall(base, report.plain_cpu))
+            report.parquet.append(_wall([*base, "--export-parquet", out], report.parquet_cpu))
+    print(f"   whole process: {np.median(report.plain):.3f} s "
+          f"(CPU {np.median(report.plain_cpu):.3f} s), with --export-parquet "
+          f"{np.median(report.parquet):.3f} s (CPU {np.median(report.parquet_cpu):.3f} s)")  # fmt: skip
     _wall([py, "-c", OURS, trace])
     for _ in range(args.reps):
         report.ours_pandas.append(_wall([py, "-c", OURS, trace]))
@@ -161,14 +171,18 @@ def figures(report: ExportReport) -> list[Figure]:
     ]
     if report.plain and report.parquet:
         overhead = (float(np.median(report.parquet)) / float(np.median(report.plain)) - 1) * 100
+        cpu = ""
+        if report.plain_cpu and report.parquet_cpu:
+            c = float(np.median(report.parquet_cpu)) / float(np.median(report.plain_cpu)) - 1
+            cpu = f"; CPU {c * 100:+.1f} %"
         out.append(
             at_most(
                 PARQUET,
                 10,
                 overhead,
                 "%",
-                measured_text=f"{overhead:+.1f} % ({np.median(report.plain):.2f} -> "
-                f"{np.median(report.parquet):.2f} s, {Path(report.trace).name})",
+                measured_text=f"{overhead:+.1f} % wall ({np.median(report.plain):.2f} -> "
+                f"{np.median(report.parquet):.2f} s{cpu}, {Path(report.trace).name})",
             )
         )
     else:
