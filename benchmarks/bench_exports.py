@@ -143,9 +143,9 @@ def main(argv: list[str] | None = None) -> ExportReport:
         for _ in range(args.reps):
             report.plain.append(_wall(base, report.plain_cpu))
             report.parquet.append(_wall([*base, "--export-parquet", out], report.parquet_cpu))
-    print(f"   whole process: {np.median(report.plain):.3f} s "
-          f"(CPU {np.median(report.plain_cpu):.3f} s), with --export-parquet "
-          f"{np.median(report.parquet):.3f} s (CPU {np.median(report.parquet_cpu):.3f} s)")  # fmt: skip
+    med = {k: float(np.median(v)) for k, v in vars(report).items() if k.startswith("p")}
+    print(f"   whole process: {med['plain']:.3f} s (CPU {med['plain_cpu']:.3f} s), "
+          f"with --export-parquet {med['parquet']:.3f} s (CPU {med['parquet_cpu']:.3f} s)")  # fmt: skip
     _wall([py, "-c", OURS, trace])
     for _ in range(args.reps):
         report.ours_pandas.append(_wall([py, "-c", OURS, trace]))
