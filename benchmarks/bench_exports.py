@@ -144,8 +144,10 @@ def main(argv: list[str] | None = None) -> ExportReport:
             report.plain.append(_wall(base, report.plain_cpu))
             report.parquet.append(_wall([*base, "--export-parquet", out], report.parquet_cpu))
     med = {k: float(np.median(v)) for k, v in vars(report).items() if k.startswith("p")}
-    print(f"   whole process: {med['plain']:.3f} s (CPU {med['plain_cpu']:.3f} s), "
-          f"with --export-parquet {med['parquet']:.3f} s (CPU {med['parquet_cpu']:.3f} s)")  # fmt: skip
+    print(
+        f"   whole process: {med['plain']:.3f} s (CPU {med['plain_cpu']:.3f} s), "
+        f"with --export-parquet {med['parquet']:.3f} s (CPU {med['parquet_cpu']:.3f} s)"
+    )
     _wall([py, "-c", OURS, trace])
     for _ in range(args.reps):
         report.ours_pandas.append(_wall([py, "-c", OURS, trace]))
