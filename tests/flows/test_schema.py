@@ -159,3 +159,12 @@ def test_address_text_matches_ipaddress() -> None:
     want = [str(ipaddress.IPv4Address(int(x))) for x in v4]
     want += [str(ipaddress.IPv6Address(x)) for x in v6]
     assert got == want
+
+
+def test_threaded_community_ids_equal_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    from netscope.flows import schema
+
+    result = netscope.analyze(corpus_file(HTTP))
+    inline = result.rows.to_arrow()
+    monkeypatch.setattr(schema, "PARALLEL_ROWS", 1)  # the large-table path on a small one
+    assert result.rows.to_arrow().equals(inline)

@@ -10,6 +10,7 @@ and no per-flow Python.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,38 @@ def _dictionary(indices: np.ndarray, names: tuple[str, ...], mask: np.ndarray | 
     )
 
 
+# From this many rows on, the Community ID hash (the costliest column, a GIL-free compiled
+# loop) runs on a second thread while this one builds the other columns.
+PARALLEL_ROWS = 50_000
+
+
+class _Background:
+    """``fn(*args)`` on its own thread (or inline when not ``threaded``)."""
+
+    def __init__(self, fn: Any, *args: Any, threaded: bool) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+            self._thread.start()
+        else:
+            self._run(fn, args)
+
+    def _run(self, fn: Any, args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by result()
+            self._error = exc
+
+    def result(self) -> Any:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
 def flow_table(
     keys: np.ndarray,
     i64: np.ndarray,
@@ -187,6 +220,7 @@ def flow_table(
         f64 = f64[rows] if f64 is not None else None
         reason = reason[rows] if reason is not None else None
     n = keys.shape[0]
+    ids = _Background(community_ids_from_keys, keys, None, seed, threaded=n >= PARALLEL_ROWS)
     meta = keys[:, L.K_META]
     version = (meta & np.uint64(0xFF)).astype(np.uint8)
     proto = ((meta >> np.uint64(8)) & np.uint64(0xFF)).astype(np.uint8)
@@ -260,7 +294,7 @@ def flow_table(
         column(rtt[1], null=no_rtt),
         column(rtt[2], null=no_rtt),
         column(samples.astype(np.uint64), null=samples_null),
-        to_arrow_array(community_ids_from_keys(keys, seed=seed)),
+        to_arrow_array(ids.result()),
         _dictionary(reasons, END_REASON_NAMES, None),
     ]
     return pa.Table.from_arrays(arrays, schema=arrow_schema())
