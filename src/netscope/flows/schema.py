@@ -210,7 +210,10 @@ def flow_table(
     ``f64`` None means scale mode (RTT null, TCP counters 0), as for ``records_from_rows``.
     ``reason`` is the expiry reason per row (``layout.REASON_*``); None means still active.
     """
-    import pyarrow as pa
+    try:
+        import pyarrow as pa
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("Arrow output needs pyarrow: pip install 'netscope[parquet]'") from None
 
     from netscope.flows.addresses import address_text
     from netscope.flows.community_id import community_ids_from_keys, to_arrow_array
