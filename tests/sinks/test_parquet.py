@@ -245,3 +245,21 @@ def test_interrupted_run_leaves_a_valid_file(
     ] == (seen,)
     assert not list(tmp_path.glob("*.tmp"))
     assert table.num_rows == seen
+
+
+def test_parquet_needs_a_file_or_directory(trace: Path, tmp_path: Path) -> None:
+    res = run_cli(["--read-pcap", str(trace), "--quiet", "--export-parquet", "/dev/null"])
+    assert res.code == 1
+    assert res.stderr.strip().splitlines()[-1] == (
+        "error: /dev/null: Parquet needs a regular file or a directory"
+    )
+
+
+def test_stale_temp_of_a_killed_run_is_removed(trace: Path, tmp_path: Path) -> None:
+    """SIGKILL leaves a temp file (no footer, never at PATH); the next export removes it."""
+    out = tmp_path / "k.parquet"
+    stale = tmp_path / ".k.parquet.netscope-999999999-abc.tmp"  # no such process
+    stale.write_bytes(b"PAR1 truncated")
+    assert run_cli(["--read-pcap", str(trace), "--quiet", "--export-parquet", str(out)]).code == 0
+    assert not stale.exists()
+    assert pq.ParquetFile(out).metadata.num_rows > 0
