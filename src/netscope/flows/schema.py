@@ -216,52 +216,73 @@ def flow_table(
         raise ImportError("Arrow output needs pyarrow: pip install 'netscope[parquet]'") from None
 
     from netscope.flows.addresses import address_text
-    from netscope.flows.community_id import community_ids_from_keys, to_arrow_array
+    from netscope.flows.community_id import community_ids, to_arrow_array
 
-    if rows is not None:
-        keys, i64, u8 = keys[rows], i64[rows], u8[rows]
-        f64 = f64[rows] if f64 is not None else None
-        reason = reason[rows] if reason is not None else None
-    n = keys.shape[0]
-    ids = _Background(community_ids_from_keys, keys, None, seed, threaded=n >= PARALLEL_ROWS)
-    meta = keys[:, L.K_META]
+    # Column-major copies first: the table's rows are 40-104 bytes wide, so gathering each
+    # column from them would stream the whole matrix once per column; one transpose per
+    # matrix makes every column a contiguous row that Arrow shares without a copy.
+    sel = slice(None) if rows is None else rows
+    k = np.ascontiguousarray(keys.T[:, sel])
+    c = np.ascontiguousarray(i64.T[:, sel])
+    b = np.ascontiguousarray(u8.T[:, sel])
+    r = np.ascontiguousarray(f64.T[:, sel]) if f64 is not None else None
+    if reason is not None:
+        reason = reason[sel]
+    n = k.shape[1]
+    meta = k[L.K_META]
     version = (meta & np.uint64(0xFF)).astype(np.uint8)
     proto = ((meta >> np.uint64(8)) & np.uint64(0xFF)).astype(np.uint8)
+    a_port = ((meta >> np.uint64(48)) & np.uint64(0xFFFF)).astype(np.uint16)
+    b_port = ((meta >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.uint16)
+    ids = _Background(
+        community_ids,
+        version,
+        k[L.K_A_HI],
+        k[L.K_A_LO],
+        k[L.K_B_HI],
+        k[L.K_B_LO],
+        proto,
+        a_port,
+        b_port,
+        seed,
+        threaded=n >= PARALLEL_ROWS,
+    )
     is_tcp = proto == 6
     not_tcp = ~is_tcp
-    deep = i64.shape[1] > L.I_RTT_SAMPLES
+    deep = c.shape[0] > L.I_RTT_SAMPLES
 
     protos = np.unique(proto)
     proto_names = tuple(PROTO_NAMES.get(int(p), str(int(p))) for p in protos)
     proto_idx = np.searchsorted(protos, proto)
 
-    first = i64[:, L.I_FIRST_NS]
-    last = i64[:, L.I_LAST_NS]
+    first = c[L.I_FIRST_NS]
+    last = c[L.I_LAST_NS]
     dur_ns = np.maximum(last - first, 0)
     duration = dur_ns / 1e9
-    pkts_ab = i64[:, L.I_PKTS_AB].astype(np.uint64)
-    pkts_ba = i64[:, L.I_PKTS_BA].astype(np.uint64)
-    bytes_ab = i64[:, L.I_BYTES_AB].astype(np.uint64)
-    bytes_ba = i64[:, L.I_BYTES_BA].astype(np.uint64)
+    counters = c.view(np.uint64)  # never negative: the same bits as uint64
+    pkts_ab = counters[L.I_PKTS_AB]
+    pkts_ba = counters[L.I_PKTS_BA]
+    bytes_ab = counters[L.I_BYTES_AB]
+    bytes_ba = counters[L.I_BYTES_BA]
     bytes_total = bytes_ab + bytes_ba
     with np.errstate(divide="ignore", invalid="ignore"):
         avg_bps = np.where(dur_ns > 0, bytes_total * 8.0 / np.where(dur_ns > 0, duration, 1.0), 0.0)
 
-    client = u8[:, L.B_CLIENT]
+    client = b[L.B_CLIENT]
     client_idx = np.where(client == L.CLIENT_B, 1, 0)
     client_null = not_tcp | ((client != L.CLIENT_A) & (client != L.CLIENT_B))
 
     zeros = np.zeros(n, dtype=np.uint64)
     if deep:
-        retrans = i64[:, L.I_RETRANS].astype(np.uint64)
-        ooo = i64[:, L.I_OOO].astype(np.uint64)
-        samples = i64[:, L.I_RTT_SAMPLES]
+        retrans = counters[L.I_RETRANS]
+        ooo = counters[L.I_OOO]
+        samples = c[L.I_RTT_SAMPLES]
     else:
         retrans = ooo = zeros
         samples = np.zeros(n, dtype=np.int64)
-    if f64 is not None and deep:
+    if r is not None and deep:
         no_rtt = samples <= 0
-        rtt = [f64[:, c] for c in (L.F_RTT_LAST, L.F_RTT_MIN, L.F_RTT_EWMA)]
+        rtt = [r[L.F_RTT_LAST], r[L.F_RTT_MIN], r[L.F_RTT_EWMA]]
         samples_null = not_tcp
     else:
         no_rtt = np.ones(n, dtype=bool)
@@ -269,16 +290,16 @@ def flow_table(
         samples_null = np.ones(n, dtype=bool)
 
     reasons = np.zeros(n, dtype=np.int8) if reason is None else reason.astype(np.int8)
-    a_text = address_text(version, keys[:, L.K_A_HI], keys[:, L.K_A_LO])
-    b_text = address_text(version, keys[:, L.K_B_HI], keys[:, L.K_B_LO])
+    a_text = address_text(version, k[L.K_A_HI], k[L.K_A_LO])
+    b_text = address_text(version, k[L.K_B_HI], k[L.K_B_LO])
     ts = pa.timestamp("ns", tz="UTC")
     arrays = [
         _dictionary(proto_idx, proto_names, None),
         column(version),
         a_text,
-        column(((meta >> np.uint64(48)) & np.uint64(0xFFFF)).astype(np.uint16)),
+        column(a_port),
         b_text,
-        column(((meta >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.uint16)),
+        column(b_port),
         column(first, ts),
         column(last, ts),
         column(duration),
@@ -289,14 +310,14 @@ def flow_table(
         column(pkts_ab + pkts_ba),
         column(bytes_total),
         column(avg_bps),
-        _dictionary(u8[:, L.B_STATE], L.TCP_STATE_NAMES, not_tcp),
+        _dictionary(b[L.B_STATE], L.TCP_STATE_NAMES, not_tcp),
         _dictionary(client_idx, (CLIENT_NAMES[L.CLIENT_A], CLIENT_NAMES[L.CLIENT_B]), client_null),
         column(retrans),
         column(ooo),
         column(rtt[0], null=no_rtt),
         column(rtt[1], null=no_rtt),
         column(rtt[2], null=no_rtt),
-        column(samples.astype(np.uint64), null=samples_null),
+        column(samples.view(np.uint64), null=samples_null),
         to_arrow_array(ids.result()),
         _dictionary(reasons, END_REASON_NAMES, None),
     ]
