@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 import pytest
 
@@ -263,3 +264,21 @@ def test_stale_temp_of_a_killed_run_is_removed(trace: Path, tmp_path: Path) -> N
     assert run_cli(["--read-pcap", str(trace), "--quiet", "--export-parquet", str(out)]).code == 0
     assert not stale.exists()
     assert pq.ParquetFile(out).metadata.num_rows > 0
+
+
+def test_pipeline_mode_parquet_equals_json(trace: Path, tmp_path: Path) -> None:
+    """--workers 2: shards' expired batches reach the one sink (serialised), the merged
+    table's open flows follow; same flows as the JSON export of the same run."""
+    out, js = tmp_path / "w.parquet", tmp_path / "w.json"
+    res = run_cli(
+        ["--read-pcap", str(trace), "--quiet", "--workers", "2", "--flow-timeout-s", "0"]
+        + ["--max-flows", "300", "--export-parquet", str(out), "--export-json", str(js)]
+    )
+    assert res.code == 0, res.stderr
+    flows = json.loads(js.read_text())
+    table = pq.read_table(out)
+    seen = int(res.stdout.split(" seen")[0].rsplit("(", 1)[1])
+    assert table.num_rows == seen
+    active = table.filter(pa.compute.equal(table["end_reason"], "active"))
+    assert sorted(active["community_id"].to_pylist()) == sorted(f["community_id"] for f in flows)
+    assert set(table["end_reason"].to_pylist()) == {"active", "evicted"}
