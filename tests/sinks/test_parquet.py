@@ -282,3 +282,24 @@ def test_pipeline_mode_parquet_equals_json(trace: Path, tmp_path: Path) -> None:
     active = table.filter(pa.compute.equal(table["end_reason"], "active"))
     assert sorted(active["community_id"].to_pylist()) == sorted(f["community_id"] for f in flows)
     assert set(table["end_reason"].to_pylist()) == {"active", "evicted"}
+
+
+def test_without_pyarrow_one_line_names_the_extra(trace: Path, tmp_path: Path) -> None:
+    """``pip install netscope`` without the extra: a one-line error, exit 1, no file."""
+    out = tmp_path / "x.parquet"
+    code = (
+        "import sys; sys.modules['pyarrow'] = None; from netscope.cli import main; sys.exit(main())"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--read-pcap", str(trace), "--quiet", "--export-parquet"]
+        + [str(out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: --export-parquet needs pyarrow: pip install 'netscope[parquet]'"
+    )
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))

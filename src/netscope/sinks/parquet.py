@@ -62,6 +62,13 @@ def _pq() -> Any:
     return pq
 
 
+def _pyarrow_installed() -> bool:
+    try:
+        return importlib.util.find_spec("pyarrow") is not None
+    except (ImportError, ValueError):  # e.g. sys.modules["pyarrow"] = None
+        return False
+
+
 class _Preload(threading.Thread):
     """Imports pyarrow (~0.2 s) and loads the export kernels while the run reads packets.
 
@@ -112,7 +119,7 @@ class ParquetFlowSink:
         self._oldest = 0.0
         self._closed = False
         self._writer: Any = None
-        if importlib.util.find_spec("pyarrow") is None:  # fail now, not at the first write
+        if not _pyarrow_installed():  # fail now, not at the first write
             _pq()
         if targets.classify(path) is not targets.Kind.FILE and not self.dataset:
             raise OutputError(f"{self.shown}: Parquet needs a regular file or a directory")
@@ -184,6 +191,7 @@ class ParquetFlowSink:
         (``whole_groups_only``: full groups only, the remainder stays buffered)."""
         if not self._buffer:
             return
+        self._ready()  # pyarrow present and imported before any Arrow work
         rows = FlowRows.concat(self._buffer)
         size = self.row_group_flows
         end = len(rows) - len(rows) % size if whole_groups_only else len(rows)
