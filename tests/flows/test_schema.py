@@ -168,3 +168,11 @@ def test_threaded_community_ids_equal_inline(monkeypatch: pytest.MonkeyPatch) ->
     inline = result.rows.to_arrow()
     monkeypatch.setattr(schema, "PARALLEL_ROWS", 1)  # the large-table path on a small one
     assert result.rows.to_arrow().equals(inline)
+
+
+def test_docs_table_lists_every_column_with_its_type() -> None:
+    """docs/exports.md documents the schema column by column; it must match FIELDS."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "exports.md").read_text()
+    for f in FIELDS:
+        row = f"| `{f.name}` | `{f.arrow}` | {f.unit} | {'yes' if f.nullable else 'no'} |"
+        assert row in text, row
