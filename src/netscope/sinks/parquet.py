@@ -41,13 +41,14 @@ from netscope.sinks.targets import new_file_mode
 
 ROW_GROUP_FLOWS = 65_536  # flows per row group: ~10 MB of buffered rows in deep mode
 FLUSH_SECS = 60.0  # a trickle of expirations is still written within a minute
-COMPRESSION = "zstd"  # fast, and 3-6x smaller than uncompressed on flow tables
+COMPRESSION = "zstd"  # fast to write and read, compact on repetitive flow columns
 PARTITION = "hour"
 _NS_PER_HOUR = 3_600_000_000_000
 
 
 def is_dataset_target(path: str | os.PathLike[str]) -> bool:
-    """A directory (existing, or named with a trailing slash) means a partitioned dataset."""
+    """An existing directory means a partitioned dataset (so does a trailing slash for
+    library callers; the CLI's paths lose it, so there the directory must exist)."""
     text = os.fspath(path)
     return text.endswith(os.sep) or os.path.isdir(text)
 
