@@ -75,6 +75,13 @@ SPEC_ROWS: tuple[tuple[str, str], ...] = (
     ("IPFIX encode, 1M flows (CPU)", "<= 1 s"),
     ("IPFIX export overhead, whole process", "<= 10 %"),
 )
+# Targets added after SPEC §9 (issue 15, flow exports): rows appended after the SPEC's.
+EXPORT_ROWS: tuple[tuple[str, str], ...] = (
+    ("to_arrow(), 1M flows", "<= 0.3 s"),
+    ("--export-parquet, whole-process overhead", "<= 10 %"),
+    ("analyze().to_pandas() vs NFStream to_pandas()", "faster than NFStream (< 1.00x its time)"),
+)
+SPEC_ROWS += EXPORT_ROWS
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,7 @@ def sections(args: argparse.Namespace) -> list[Section]:
         bench_anomaly,
         bench_bpf,
         bench_e2e_decode,
+        bench_exports,
         bench_filesets,
         bench_flows,
         bench_ipfix,
@@ -181,6 +189,10 @@ def sections(args: argparse.Namespace) -> list[Section]:
             bench_filesets.figures,
         )
     )
+    export_args = ["--trace", str(mixed), *reps]
+    out.append(
+        Section("flow exports", lambda: bench_exports.main(export_args), bench_exports.figures)
+    )
     if not args.no_compare:
         from benchmarks import compare
 
@@ -221,6 +233,7 @@ SECTION_ROWS: dict[str, tuple[str, ...]] = {
         "--dask local:2 vs one process, archive >= 8 files",
         "Dask merge cost per million flows",
     ),
+    "flow exports": tuple(name for name, _ in EXPORT_ROWS),
 }
 
 

@@ -295,6 +295,22 @@ def _add_output(parser: argparse.ArgumentParser, o: _Options) -> None:
         "PATH",
         "Zeek-compatible conn.log as JSON lines",
     )
+    o.value(
+        g,
+        ["--export-parquet"],
+        "output.export_parquet",
+        str,
+        "PATH",
+        "flows as Parquet, expired ones streamed during the run (a directory: Hive dataset)",
+    )
+    o.value(
+        g,
+        ["--community-id-seed"],
+        "output.community_id_seed",
+        int,
+        "N",
+        "Community ID seed in flow exports (default 0)",
+    )
 
 
 def _add_flows(parser: argparse.ArgumentParser, o: _Options) -> None:

@@ -95,6 +95,9 @@ class OutputConfig:
     expired_flows_jsonl: Path | None = None
     export_zeek_conn: Path | None = None  # Zeek conn.log (TSV), docs/exports.md
     export_zeek_conn_json: Path | None = None  # Zeek conn.log as JSON lines
+    export_parquet: Path | None = None  # a file, or an existing directory (Hive dataset)
+    community_id_seed: int = 0  # Community ID v1 seed of every flow export
+    parquet_row_group_flows: int = 65536  # expired flows buffered per Parquet row group
     hex_dump: bool = False
     quiet: bool = False
     ipfix: IpfixConfig = field(default_factory=IpfixConfig)

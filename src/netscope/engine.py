@@ -65,6 +65,7 @@ def warm_up(announce: bool = True, need: tuple[str, ...] | frozenset[str] = ()) 
         if group == "core":
             _warm_records()
             _warm_flows(tiny, cols)
+            _warm_community_id()
         elif group == "capture":
             _warm_capture(tiny)
         elif group == "pipeline":
@@ -90,6 +91,13 @@ def _warm_records() -> None:
     i32 = np.zeros(1, dtype=np.int32)
     scan_pcap(buf, 0, 0, False, 1000, False, 65535, 1, i64, i32, i32, i64)
     scan_pcapng(buf, 0, 0, False, 1 << 20, i32, i64, i64, i64, 0, 1, i64, i64, i32, i32, i64, i32)
+
+
+def _warm_community_id() -> None:
+    """Every flow export and the dashboard's rows carry a Community ID (flows/community_id)."""
+    from netscope.flows.community_id import community_id
+
+    community_id("10.0.0.1", "10.0.0.2", 6, 1, 2)
 
 
 def _warm_capture(batch: PacketBatch) -> None:

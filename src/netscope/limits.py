@@ -85,6 +85,10 @@ RANGES: dict[str, Range] = {
         256, 65_507, "bytes", "the templates must fit in one message; 65507 = largest UDP payload"
     ),
     "output.ipfix.queue_messages": R(1, 1_000_000, "messages", "the sender's bounded queue"),
+    "output.community_id_seed": R(0, 65535, "", "Community ID v1 seeds are 16 bits"),
+    "output.parquet_row_group_flows": R(
+        1, 10_000_000, "flows", "held in memory until written; ~150 bytes each"
+    ),
     "flow.timeout_secs": R(0, YEAR_S, "s", "0 = never expire; at most a year"),
     "flow.max_flows": R(
         0, 1_000_000_000, "flows", "0 = unlimited (grows while memory allows); rows are int32"

@@ -333,7 +333,7 @@ class RunLoop:
         ]
         if self.cfg.pipeline.enabled:  # the sharded module is imported only when used
             rows += processor.summary_rows()
-        final = FinalFlows(table)
+        final = FinalFlows(table, seed=self.cfg.output.community_id_seed)
         failure: NetScopeError | None = None
         for sink in sinks:
             try:

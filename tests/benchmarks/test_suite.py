@@ -8,6 +8,7 @@ computes the same per-flow counts as NetScope.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from benchmarks import (
     bench_anomaly,
     bench_bpf,
     bench_e2e_decode,
+    bench_exports,
     bench_flows,
     bench_ipfix,
     bench_parse,
@@ -124,13 +126,15 @@ def test_assemble_rejects_unknown_names() -> None:
 
 def test_spec_rows_cover_the_spec() -> None:
     names = [name for name, _ in suite.SPEC_ROWS]
-    assert len(names) == len(set(names)) == 23  # 17 SPEC §9 rows + 6 of later issues
+    assert len(names) == len(set(names)) == 23 + len(suite.EXPORT_ROWS)
     assert names[0].startswith("parse_packet") and names[20].startswith("dashboard")
     # rows of later issues: start-up beside the other start-up rows, file sets / Dask before
-    # the dashboard, IPFIX at the end
+    # the dashboard, then IPFIX and the flow exports (Arrow, Parquet, NFStream)
     assert "start-up: one-packet file, whole process" in names[13:17]
     assert names[17].startswith("file set") and names[19].startswith("Dask merge")
-    assert names[21:] == ["IPFIX encode, 1M flows (CPU)", "IPFIX export overhead, whole process"]
+    assert names[21:23] == ["IPFIX encode, 1M flows (CPU)", "IPFIX export overhead, whole process"]
+    assert names[23:] == [name for name, _ in suite.EXPORT_ROWS]
+    assert bench_exports.ROWS == suite.EXPORT_ROWS
     claimed = [n for rows in suite.SECTION_ROWS.values() for n in rows]
     assert sorted(claimed) == sorted(names)
 
@@ -180,6 +184,15 @@ def _fake_results() -> dict[str, Any]:
         "anomaly": bench_anomaly.AnomalyReport(
             flood, {}, {"small.pcap": (samples, samples)}, "small.pcap"
         ),
+        "exports": bench_exports.ExportReport(
+            1_000_000,
+            _timing(0.25, 0.31),
+            "mixed.pcap",
+            plain=[1.0, 1.1, 1.2],
+            parquet=[1.05, 1.12, 1.3],
+            ours_pandas=[1.5],
+            nfstream={"n_dissections=0": [6.0]},
+        ),
         "process": bench_process.ProcessReport(
             _timing(0.05, 0.06),
             [bench_process.SyntheticRun(0.3, 283.0)],
@@ -217,6 +230,7 @@ def _all_figures(r: dict[str, Any]) -> list[Figure]:
         bench_process.dashboard_figure(p),
         *bench_startup.figures(r["startup"]),
         *bench_ipfix.figures(r["ipfix"]),
+        *bench_exports.figures(r["exports"]),
     ]
 
 
@@ -243,12 +257,17 @@ def test_file_set_figures() -> None:
 def test_every_module_fills_its_spec_rows() -> None:
     table = suite.assemble(_all_figures(_fake_results()), {})
     by_name = {f.name: f for f in table}
-    assert len(by_name) == 23
+    assert len(by_name) == 23 + len(suite.EXPORT_ROWS)
     assert by_name["IPFIX encode, 1M flows (CPU)"].status == PASS  # best 0.2 s
     assert by_name["IPFIX export overhead, whole process"].measured_value == pytest.approx(
         (0.95 / 0.9 - 1) * 100
     )
     assert status_of(by_name, "Dask merge cost per million flows") == NA  # not in the fakes
+    assert by_name["to_arrow(), 1M flows"].status == PASS  # best 0.25 s
+    assert by_name["--export-parquet, whole-process overhead"].measured_value == pytest.approx(
+        (1.12 / 1.1 - 1) * 100
+    )
+    assert by_name["analyze().to_pandas() vs NFStream to_pandas()"].measured_value == 0.25
     status = {name: f.status for name, f in by_name.items()}
     assert status["parse_packet, 54-byte SYN"] == FAIL  # 22.9 ns
     assert by_name["parse_packet, 54-byte SYN"].measured_value == pytest.approx(
@@ -547,10 +566,13 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     table = proc.stdout[proc.stdout.index("== SPEC §9 targets") :].splitlines()
     assert table[1].split() == ["figure", "target", "measured", "status"]
-    assert len(table) == 3 + 23 + 3  # title, head, rule; rows; counts, source, machine
+    # title, head, rule; rows; counts, source, machine
+    assert len(table) == 3 + len(suite.SPEC_ROWS) + 3
     figures = json.loads(out_json.read_text())["figures"]
     assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
     not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}
+    if importlib.util.find_spec("nfstream") is None:  # the bench extra, not the test one
+        not_run.add(bench_exports.NFSTREAM)
     for f in figures:
         assert f["status"] == NA if f["name"] in not_run else f["status"] in (PASS, FAIL), f
     assert (tmp_path / "bench" / "quick" / "small-200k.pcap").is_file()

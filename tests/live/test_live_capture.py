@@ -467,3 +467,30 @@ def test_final_partial_stats_line_on_stop(
     m = re.match(r"\[stats\] ([\d.]+) Mbps \| (\d+) pps \| 1 flows \|", lines[0])
     assert m, lines[0]
     assert float(m.group(1)) > 0 and int(m.group(2)) > 0
+
+
+def test_live_parquet_export_after_sigterm(
+    receivers: dict[str, socket.socket], tmp_path: Path
+) -> None:
+    """A live run stopped by SIGTERM leaves a complete Parquet file: the same flows as the
+    JSON export, with their Community IDs."""
+    import pyarrow.parquet as pq
+
+    port = receivers["v4"].getsockname()[1]
+    export, parquet = tmp_path / "flows.json", tmp_path / "flows.parquet"
+    cap = start(
+        ["-i", "lo", "-f", f"udp port {port}", "--quiet", "--export-json", str(export),
+         "--export-parquet", str(parquet)],
+        BACKENDS[0],
+    )  # fmt: skip
+    cap.wait_started()
+    send_udp(receivers["v4"], 20)
+    time.sleep(0.6)
+    code, out, err = cap.stop(signal.SIGTERM)
+    assert code == 0, err
+    flows = json.loads(export.read_text())
+    table = pq.read_table(parquet)
+    assert table.num_rows == len(flows) == 1
+    assert table["community_id"].to_pylist() == [flows[0]["community_id"]]
+    assert table["packets_total"].to_pylist() == [20]
+    assert "Parquet export" in out

@@ -40,6 +40,11 @@ def check_page_basics(page: Any) -> None:
         "document.getElementById('card-mbps').textContent !== '–'", timeout=20_000
     )
     page.wait_for_function("document.querySelectorAll('#flows tbody tr').length > 0")
+    # the Community ID column (join key with Zeek/Suricata), e.g. "1:…="
+    page.wait_for_function(
+        "[...document.querySelectorAll('#flows tbody td:last-child')]"
+        ".some(td => /^1:[A-Za-z0-9+\\/]{27}=$/.test(td.textContent))"
+    )
     page.wait_for_function("document.querySelectorAll('#packets tbody tr').length > 0")
     # Inspector: click a packet, its layers and hex dump appear.
     page.click("#packets tbody tr")

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from netscope.batch import batch_from_packets
 from netscope.config import WebConfig
+from netscope.flows.community_id import community_id
 from netscope.flows.table import FlowOptions
 from netscope.gen.packets import ether_ip, tcp
 from netscope.pipeline.inline import InlineProcessor, Tick
@@ -75,11 +78,25 @@ def test_tick_message_has_stats_top_flows_and_packet_ids() -> None:
     assert 0 < len(t.tick["top_flows"]) <= 3
     flow = t.tick["top_flows"][0]
     for key in ("protocol", "src_ip", "src_port", "dst_ip", "dst_port", "bytes_total",
-                "delta_bytes", "delta_mbps", "tcp_state", "rtt_ewma_ms"):  # fmt: skip
+                "delta_bytes", "delta_mbps", "tcp_state", "rtt_ewma_ms",
+                "community_id"):  # fmt: skip
         assert key in flow
     assert 0 < len(t.packet_ids) <= MAX_FRAME_PACKETS
     assert sum(m.tick["packets"] for m in ticks) == 500
     assert ticks[-1].totals["packets"] == 500
+
+
+@pytest.mark.parametrize("seed", [0, 9])
+def test_top_flows_carry_community_id_with_the_configured_seed(seed: int) -> None:
+    proc, feed, sent = _setup(sample_rate=1, top_n=3)
+    feed.community_id_seed = seed
+    proc.feed(batch_from_packets(_packets(50), [i * 10_000 for i in range(50)]))
+    proc.finish()
+    flows = [f for m in sent if m.kind == "tick" for f in m.tick["top_flows"]]
+    assert flows
+    for f in flows:
+        want = community_id(f["src_ip"], f["dst_ip"], 6, f["src_port"], f["dst_port"], seed)
+        assert f["community_id"] == want
 
 
 def test_hub_frames_and_latest_slot() -> None:

@@ -22,7 +22,7 @@ from .test_http import summary_value
 FLOW_FIELDS = ("protocol", "src_ip", "src_port", "dst_ip", "dst_port", "bytes_a_to_b",
                "bytes_b_to_a", "bytes_total", "packets_a_to_b", "packets_b_to_a",
                "packets_total", "delta_bytes", "delta_mbps", "duration_secs", "tcp_state",
-               "rtt_ewma_ms", "retransmissions", "out_of_order")  # fmt: skip
+               "rtt_ewma_ms", "retransmissions", "out_of_order", "community_id")  # fmt: skip
 SAMPLE_RATE = 3
 
 

@@ -12,35 +12,26 @@ from typing import Any
 import numpy as np
 
 from netscope.flows import layout as L
+from netscope.flows.community_id import community_ids_from_keys, to_strings
+from netscope.flows.schema import CLIENT_NAMES, PROTO_NAMES, TEXT_FIELDS
 
-PROTO_NAMES = {6: "tcp", 17: "udp"}
-# The original NetScope's words for the side that opened a TCP flow (its FlowDirection):
-# exports, the JSONL sink and the library API all say "a_to_b" / "b_to_a".
-CLIENT_NAMES = {L.CLIENT_A: "a_to_b", L.CLIENT_B: "b_to_a"}
+__all__ = ["FLOW_FIELDS", "PROTO_NAMES", "FlowRecord", "format_ip", "records_from_rows"]
 
-FLOW_FIELDS = (
-    "protocol",
-    "endpoint_a",
-    "endpoint_b",
-    "first_seen",
-    "last_seen",
-    "duration_secs",
-    "packets_a_to_b",
-    "packets_b_to_a",
-    "bytes_a_to_b",
-    "bytes_b_to_a",
-    "packets_total",
-    "bytes_total",
-    "avg_bps",
-    "tcp_state",
-    "client",
-    "retransmissions",
-    "out_of_order",
-    "rtt_last_ms",
-    "rtt_min_ms",
-    "rtt_ewma_ms",
-    "rtt_samples",
-)
+
+def _text_fields() -> tuple[str, ...]:
+    """The JSON field order: the schema's text fields with endpoint columns as objects."""
+    out: list[str] = []
+    for name in TEXT_FIELDS:
+        side = name[: len("endpoint_a")]
+        if name.startswith("endpoint_"):
+            if side not in out:
+                out.append(side)
+        else:
+            out.append(name)
+    return tuple(out)
+
+
+FLOW_FIELDS = _text_fields()
 
 
 def format_ip(version: int, hi: int, lo: int) -> str:
@@ -80,6 +71,7 @@ class FlowRecord:
     rtt_samples: int
     delta_bytes: int = 0
     delta_packets: int = 0
+    community_id: str | None = None
 
     @property
     def packets_total(self) -> int:
@@ -128,6 +120,7 @@ class FlowRecord:
             "rtt_min_ms": self.rtt_min_ms,
             "rtt_ewma_ms": self.rtt_ewma_ms,
             "rtt_samples": self.rtt_samples,
+            "community_id": self.community_id,
         }
 
 
@@ -137,15 +130,18 @@ def records_from_rows(
     f64: np.ndarray | None,
     u8: np.ndarray,
     rows: np.ndarray | None = None,
+    *,
+    seed: int = 0,
 ) -> list[FlowRecord]:
     """Build records for ``rows`` (all rows if None) of the given matrices.
 
     ``f64`` None means scale mode: RTT fields are null and counters (rtt_samples too) 0
-    (SPEC §6).
+    (SPEC §6). ``seed`` is the Community ID seed (computed for all rows in one compiled call).
     """
     if rows is None:
         rows = np.arange(keys.shape[0])
     out: list[FlowRecord] = []
+    ids = to_strings(community_ids_from_keys(keys, rows, seed))
     keys_l = keys[rows].tolist()
     i64_l = i64[rows].tolist()
     u8_l = u8[rows].tolist()
@@ -186,6 +182,7 @@ def records_from_rows(
                 rtt_samples=iv[L.I_RTT_SAMPLES] if (f64_l is not None and deep and is_tcp) else 0,
                 delta_bytes=iv[L.I_DELTA_BYTES],
                 delta_packets=iv[L.I_DELTA_PKTS],
+                community_id=ids[n],
             )
         )
     return out

@@ -166,25 +166,23 @@ def community_ids(
         h3 = np.int64(0x10325476)
         h4 = np.int64(0xC3D2E1F0)
         a0, b0, c0, d0, e0 = h0, h1, h2, h3, h4
-        for t in range(SCHEDULE):
-            if t < 20:
-                f = (b0 & c0) | ((~b0 & M32) & d0)
-                k_ = 0x5A827999
-            elif t < 40:
-                f = b0 ^ c0 ^ d0
-                k_ = 0x6ED9EBA1
-            elif t < 60:
-                f = (b0 & c0) | (b0 & d0) | (c0 & d0)
-                k_ = 0x8F1BBCDC
-            else:
-                f = b0 ^ c0 ^ d0
-                k_ = 0xCA62C1D6
-            tmp = (_rotl(a0, 5) + f + e0 + k_ + w[t]) & M32
-            e0 = d0
-            d0 = c0
-            c0 = _rotl(b0, 30)
-            b0 = a0
-            a0 = tmp
+        # four loops of 20 rounds (one round function each): no per-round branch
+        for t in range(20):
+            f = (b0 & c0) | ((~b0 & M32) & d0)
+            tmp = (_rotl(a0, 5) + f + e0 + 0x5A827999 + w[t]) & M32
+            e0, d0, c0, b0, a0 = d0, c0, _rotl(b0, 30), a0, tmp
+        for t in range(20, 40):
+            f = b0 ^ c0 ^ d0
+            tmp = (_rotl(a0, 5) + f + e0 + 0x6ED9EBA1 + w[t]) & M32
+            e0, d0, c0, b0, a0 = d0, c0, _rotl(b0, 30), a0, tmp
+        for t in range(40, 60):
+            f = (b0 & c0) | (b0 & d0) | (c0 & d0)
+            tmp = (_rotl(a0, 5) + f + e0 + 0x8F1BBCDC + w[t]) & M32
+            e0, d0, c0, b0, a0 = d0, c0, _rotl(b0, 30), a0, tmp
+        for t in range(60, 80):
+            f = b0 ^ c0 ^ d0
+            tmp = (_rotl(a0, 5) + f + e0 + 0xCA62C1D6 + w[t]) & M32
+            e0, d0, c0, b0, a0 = d0, c0, _rotl(b0, 30), a0, tmp
         h0 = (h0 + a0) & M32
         h1 = (h1 + b0) & M32
         h2 = (h2 + c0) & M32

@@ -54,8 +54,9 @@ class FinalFlows:
     :class:`FlowRecord` objects once, however many sinks ask.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, seed: int = 0) -> None:
         self.table = table
+        self.seed = seed  # Community ID seed of the records
         self._records: list[FlowRecord] | None = None
 
     def records(self) -> list[FlowRecord]:
@@ -64,7 +65,7 @@ class FinalFlows:
 
             t = self.table
             self._records = records_from_rows(
-                t.keys, t.i64, t.f64 if t.deep else None, t.u8, t.live_rows()
+                t.keys, t.i64, t.f64 if t.deep else None, t.u8, t.live_rows(), seed=self.seed
             )
         return self._records
 
@@ -120,9 +121,14 @@ def build_sinks(cfg: Config) -> list[Sink]:
     from netscope.sinks.jsonl import ExpiredFlowsSink
 
     sinks: list[Sink] = []
+    seed = cfg.output.community_id_seed
     try:
         if cfg.output.expired_flows_jsonl is not None:
-            sinks.append(ExpiredFlowsSink(cfg.output.expired_flows_jsonl))
+            sinks.append(ExpiredFlowsSink(cfg.output.expired_flows_jsonl, seed=seed))
+        if cfg.output.export_parquet is not None:
+            from netscope.sinks.parquet import ParquetSink
+
+            sinks.append(ParquetSink(cfg))
         if cfg.output.export_json is not None:
             sinks.append(JsonExportSink(cfg.output.export_json))
         if cfg.output.export_csv is not None:

@@ -60,11 +60,14 @@ class ExpiredFlowsSink(SinkBase):
 
     wants_expired = True
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], seed: int = 0) -> None:
         self.writer = JsonlWriter(path)
+        self.seed = seed  # Community ID seed
 
     def on_expired(self, expired: ExpiredBatch) -> None:
-        records = records_from_rows(expired.keys, expired.i64, expired.f64, expired.u8)
+        records = records_from_rows(
+            expired.keys, expired.i64, expired.f64, expired.u8, seed=self.seed
+        )
         objects = []
         for rec, reason in zip(records, expired.reason.tolist(), strict=True):
             obj = rec.to_dict()

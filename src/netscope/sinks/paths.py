@@ -42,6 +42,7 @@ def outputs(cfg: Config) -> list[tuple[str, Path]]:
         ("--expired-flows-jsonl", out.expired_flows_jsonl),
         ("--export-zeek-conn", out.export_zeek_conn),
         ("--export-zeek-conn-json", out.export_zeek_conn_json),
+        ("--export-parquet", out.export_parquet),
     ]
     if cfg.analysis.anomalies.enabled:  # otherwise the alerts file is never opened
         found.append(("--alerts-jsonl", cfg.analysis.alerts_jsonl))

@@ -167,7 +167,19 @@ def _flow_dict(rec: Any, seconds: float) -> dict[str, Any]:
         "rtt_ewma_ms": rec.rtt_ewma_ms,
         "retransmissions": rec.retransmissions,
         "out_of_order": rec.out_of_order,
+        "community_id": rec.community_id,
     }
+
+
+def _reseed(flows: list[dict[str, Any]], seed: int) -> None:
+    """Recompute the top flows' Community IDs with ``seed`` (a handful of rows per tick)."""
+    from netscope.flows.community_id import community_id
+
+    for f in flows:
+        proto = {"tcp": 6, "udp": 17}.get(f["protocol"], 0)
+        f["community_id"] = community_id(
+            f["src_ip"], f["dst_ip"], proto, f["src_port"], f["dst_port"], seed
+        )
 
 
 class WebFeed:
@@ -190,6 +202,7 @@ class WebFeed:
         self.cfg = cfg
         self.counters = counters
         self.flows = flows
+        self.community_id_seed = 0  # output.community_id_seed (set by the Dashboard)
         self.submit = submit
         self.drops = drops
         self.ring = ring if ring is not None else ring_for(cfg)
@@ -318,13 +331,22 @@ class WebFeed:
         top: list[dict[str, Any]] = []
         if self.top_source is not None:
             top = [_flow_dict(r, seconds) for r in self.top_source()[: self.cfg.top_n]]
+            if self.community_id_seed:  # the shards' records carry seed-0 IDs
+                _reseed(top, self.community_id_seed)
         elif self.cfg.top_n > 0:
             from netscope.flows.records import records_from_rows
 
             t = self.flows
             rows = t.top_rows(self.cfg.top_n)
             if len(rows):
-                recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows)
+                recs = records_from_rows(
+                    t.keys,
+                    t.i64,
+                    t.f64 if t.deep else None,
+                    t.u8,
+                    rows,
+                    seed=self.community_id_seed,
+                )
                 top = [_flow_dict(r, seconds) for r in recs]
                 t.reset_delta(rows)
         totals = self.totals()
@@ -376,7 +398,14 @@ class WebFeed:
             rows = t.live_rows()
             total = t.i64[rows, L.I_BYTES_AB] + t.i64[rows, L.I_BYTES_AB + 1]
             order = np.argsort(-total, kind="stable")[: self.cfg.top_n]
-            recs = records_from_rows(t.keys, t.i64, t.f64 if t.deep else None, t.u8, rows[order])
+            recs = records_from_rows(
+                t.keys,
+                t.i64,
+                t.f64 if t.deep else None,
+                t.u8,
+                rows[order],
+                seed=self.community_id_seed,
+            )
             top = [_flow_dict(r, 0.0) for r in recs]
             for flow, rec in zip(top, recs, strict=True):  # whole-run rate, not a tick's
                 flow["delta_mbps"] = rec.avg_bps / 1e6

@@ -426,6 +426,7 @@ class Dashboard:
         else:
             processor.observers.append(feed.observe)
         cls._subscribe_alerts(feed)
+        feed.community_id_seed = cfg.output.community_id_seed
         return cls(cfg, server, feed)
 
     def attach_replay(self, pacer: Any) -> None:

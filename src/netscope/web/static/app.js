@@ -244,7 +244,8 @@
         td(String(n + 1)), td(f.protocol), td(endpoint(f.src_ip, f.src_port)), td(endpoint(f.dst_ip, f.dst_port)),
         td(fmtNum(f.delta_mbps, 3), "num"), td(fmtBytes(f.bytes_total), "num"), td(fmtNum(f.packets_total, 0), "num"),
         td(f.tcp_state || "–"), td(f.rtt_ewma_ms == null ? "–" : f.rtt_ewma_ms.toFixed(2), "num"),
-        td(String(f.retransmissions), "num"), td(String(f.out_of_order), "num"));
+        td(String(f.retransmissions), "num"), td(String(f.out_of_order), "num"),
+        td(f.community_id || "–", "cid"));
       body.appendChild(tr);
     });
     const table = $("flows");
