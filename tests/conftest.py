@@ -12,66 +12,23 @@ cache directory (``NUMBA_CACHE_DIR``), which numba reads once at import time. A 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
 import netscope.engine  # noqa: F401  (sets NUMBA_CACHE_DIR before numba is imported)
-from corpus_support import CORPUS_DIR, corpus_files, expected  # noqa: F401 (re-exported)
+from corpus_support import CORPUS_DIR, corpus_file, corpus_files, expected  # noqa: F401
+from tests_support import CliResult, run_cli  # noqa: F401 (re-exported for fixtures)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Generous: the slowest corpus file reads in milliseconds once kernels are cached; this only
 # turns a hang (a reader that never advances) into a failure instead of a stuck CI job.
 READ_TIMEOUT_S = 60.0
 CLI_TIMEOUT_S = 120.0
-
-
-def corpus_file(name: str) -> Path:
-    """Path of one named corpus capture; skips the test if the corpus is not available."""
-    path = CORPUS_DIR / name
-    if not path.is_file():
-        pytest.skip(f"corpus file {name} not available at {CORPUS_DIR}")
-    return path
-
-
-class CliResult(NamedTuple):
-    """Exit code and captured output of one ``python -m netscope`` process."""
-
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(
-    args: list[str], timeout: float = CLI_TIMEOUT_S, env: dict[str, str] | None = None
-) -> CliResult:
-    """Run ``python -m netscope ARGS`` in a fresh process, as a user would.
-
-    A subprocess (rather than calling ``cli.main`` in-process) exercises the real entry point,
-    exit code, stdout/stderr separation and start-up imports, and keeps global state (logging
-    configuration, the kernel warm-up flag) from leaking between tests.
-    """
-    proc_env = dict(os.environ)
-    proc_env.pop("NUMBA_DISABLE_JIT", None)
-    proc_env.setdefault("PYTHONIOENCODING", "utf-8")
-    if env:
-        proc_env.update(env)
-    proc = subprocess.run(
-        [sys.executable, "-m", "netscope", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=proc_env,
-        cwd=REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 @dataclass

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from skip_policy import LEDGER
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -35,3 +37,11 @@ def expected(capture: Path) -> dict[str, Any]:
         data: dict[str, Any] = json.load(f)
     LEDGER.note("corpus expected.json")
     return data
+
+
+def corpus_file(name: str) -> Path:
+    """Path of one named corpus capture; skips the test if the corpus is not available."""
+    path = CORPUS_DIR / name
+    if not path.is_file():
+        pytest.skip(f"corpus file {name} not available at {CORPUS_DIR}")
+    return path

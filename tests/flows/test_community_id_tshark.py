@@ -22,7 +22,7 @@ import communityid
 import pytest
 
 import netscope
-from conftest import corpus_files
+from corpus_support import corpus_files
 from netscope.flows.community_id import community_id
 
 EXCEPTIONS = {

@@ -254,3 +254,14 @@ def test_library_api_matches_cli_export(trace, tmp_path):
     result.export_json(lib_json)
     assert json.loads(lib_json.read_text()) == json.loads(out_json.read_text())
     assert os.path.getsize(lib_json) > 0
+
+
+def test_csv_row_has_every_csv_column(trace) -> None:
+    """The fast CSV row builder and the column list (from the one flow schema) agree: a
+    column added to the schema (community_id was) must reach the CSV rows too."""
+    import netscope
+
+    path, _ = trace
+    rec = netscope.analyze(path).flows[0]
+    row = dict(zip(exports.CSV_COLUMNS, exports.csv_row(rec), strict=True))
+    assert row["community_id"] == rec.community_id and rec.community_id

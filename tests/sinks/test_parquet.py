@@ -25,11 +25,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import netscope
-from conftest import REPO_ROOT, corpus_file, run_cli
+from corpus_support import corpus_file
 from netscope.flows import layout as L
 from netscope.flows.schema import FlowRows
 from netscope.flows.table import ExpiredBatch
 from netscope.sinks.parquet import ParquetFlowSink
+from tests_support import REPO_ROOT, run_cli
 
 
 def _gen(path: Path, packets: int, flows: int) -> Path:

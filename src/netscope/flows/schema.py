@@ -73,7 +73,7 @@ FIELDS: tuple[Field, ...] = (
     Field("rtt_last_ms", "float64", "ms", True, "last RTT sample; null without samples"),
     Field("rtt_min_ms", "float64", "ms", True, "smallest RTT sample"),
     Field("rtt_ewma_ms", "float64", "ms", True, "smoothed RTT (alpha 1/8)"),
-    Field("rtt_samples", "uint64", "samples", True, "RTT samples; null for UDP / scale mode"),
+    Field("rtt_samples", "uint64", "samples", False, "RTT samples; 0 for UDP / scale mode"),
     Field("community_id", "string", "", False, "Community ID v1 (seed: community_id_seed)"),
     Field(
         "end_reason",
@@ -285,11 +285,11 @@ def flow_table(
     if r is not None and deep:
         no_rtt = samples <= 0
         rtt = [r[L.F_RTT_LAST], r[L.F_RTT_MIN], r[L.F_RTT_EWMA]]
-        samples_null = not_tcp
     else:
         no_rtt = np.ones(n, dtype=bool)
         rtt = [np.zeros(n)] * 3
-        samples_null = np.ones(n, dtype=bool)
+    # rtt_samples is a count, as in the JSON export and the original: 0, never null
+    samples = np.where(not_tcp, 0, samples)
 
     reasons = np.zeros(n, dtype=np.int8) if reason is None else reason.astype(np.int8)
     a_text = address_text(version, k[L.K_A_HI], k[L.K_A_LO])
@@ -319,7 +319,7 @@ def flow_table(
         column(rtt[0], null=no_rtt),
         column(rtt[1], null=no_rtt),
         column(rtt[2], null=no_rtt),
-        column(samples.view(np.uint64), null=samples_null),
+        column(samples.astype(np.int64).view(np.uint64)),
         to_arrow_array(ids.result()),
         _dictionary(reasons, END_REASON_NAMES, None),
     ]

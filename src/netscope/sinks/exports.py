@@ -86,6 +86,7 @@ def csv_row(rec: FlowRecord) -> list[Any]:
         _ms(rec.rtt_min_ms),
         _ms(rec.rtt_ewma_ms),
         rec.rtt_samples,
+        rec.community_id,  # None (no flow key) is written as an empty cell
     ]
 
 
