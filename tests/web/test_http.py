@@ -231,3 +231,25 @@ def test_missing_vendor_asset_message(tmp_path: Path) -> None:
         check_assets(tmp_path)
     assert "dashboard asset missing" in str(info.value)
     assert "build-web-assets" in info.value.one_line()
+
+
+def test_auth_without_tls_off_loopback_warns_once(
+    small_trace: Path, tmp_path: Path, web_run: list[WebRun]
+) -> None:
+    """Basic auth over plain HTTP on a reachable address: the one specific warning (the
+    password crosses the network), not the generic "without TLS and auth" line as well."""
+    secret = tmp_path / "pw"
+    secret.write_text("s3cret\n")
+    port = free_port()
+    run = start_web(
+        ["--read-pcap", str(small_trace), "--quiet", "--web-bind", "0.0.0.0", "--web-auth",
+         "--web-auth-user", "u", "--web-auth-pass-file", str(secret)],
+        port,
+    )  # fmt: skip
+    web_run.append(run)
+    run.wait_for("dashboard: input finished")
+    rc, _, err = run.stop()
+    assert rc == 0
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, warnings
+    assert "serves Basic auth without TLS on 0.0.0.0" in warnings[0]

@@ -411,7 +411,8 @@ class Dashboard:
             feed = WebFeed(
                 web_cfg, processor.analyzer.counters, processor.flows, hub.submit, drops, ring
             )
-        if not is_loopback(web_cfg.bind) and not (web_cfg.tls.enabled and web_cfg.auth.enabled):
+        # auth without TLS has its own, more specific warning (sinks/startup.py): one line each
+        if not is_loopback(web_cfg.bind) and not web_cfg.auth.enabled:
             print(
                 f"warning: the dashboard on {web_cfg.bind}:{web_cfg.port} is reachable from the "
                 "network without TLS and auth (enable [web.tls] and [web.auth], or bind "
