@@ -182,13 +182,14 @@ def sections(args: argparse.Namespace) -> list[Section]:
     ]
     startup_args = ["--reps", "3", "--no-stages"] if args.quick else ["--reps", str(args.reps)]
     out.append(Section("start-up", lambda: bench_startup.main(startup_args), bench_startup.figures))
-    out.append(
-        Section(
-            "file sets",
-            lambda: bench_filesets.main(fileset_args),
-            bench_filesets.figures,
+    if not args.quick:  # hundreds of processes and a GB archive: not a smoke run's work
+        out.append(
+            Section(
+                "file sets",
+                lambda: bench_filesets.main(fileset_args),
+                bench_filesets.figures,
+            )
         )
-    )
     export_args = ["--trace", str(mixed), *reps]
     out.append(
         Section("flow exports", lambda: bench_exports.main(export_args), bench_exports.figures)
