@@ -571,6 +571,7 @@ def test_quick_suite_end_to_end(tmp_path: Path) -> None:
     figures = json.loads(out_json.read_text())["figures"]
     assert [f["name"] for f in figures] == [n for n, _ in suite.SPEC_ROWS]
     not_run = {"first run after install (compiles)", "dashboard at tick_ms = 33"}
+    not_run |= set(suite.SECTION_ROWS["file sets"])  # full suites only
     if importlib.util.find_spec("nfstream") is None:  # the bench extra, not the test one
         not_run.add(bench_exports.NFSTREAM)
     for f in figures:
